@@ -1,0 +1,38 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install migrate demo test lint bench fuzz soak clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+# A real 4-scene generation on the embedded default (SQLite, django-q2's ORM broker, the local
+# model), run by a real qcluster that the command starts and stops.
+demo: migrate
+	$(PY) manage.py generate docs/examples/demo.json --wait --run-cluster
+
+lint: install
+	$(PY) -m ruff check .
+
+test: lint
+	$(PY) manage.py makemigrations --check --dry-run --settings=coherence_project.test_settings
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(PY) -m bench.localmodel_bench
+	$(PY) -m bench.media_bench
+	$(PY) -m bench.pipeline_bench
+	$(PY) -m bench.coherence_ablation
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,208 @@
+"""The domain: a Generation (one video) made of ordered Scenes, each with its exact recipe."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+SEED_MAX = 2**31 - 1
+
+
+def generation_upload_path(instance: Generation, filename: str) -> str:
+    return f"generations/{instance.pk}/{filename}"
+
+
+def scene_upload_path(instance: Scene, filename: str) -> str:
+    return f"generations/{instance.generation_id}/scenes/{filename}"
+
+
+class Generation(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        STITCHING = "stitching"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELED = "canceled"
+
+    TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="generations",
+    )
+    title = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    stage = models.CharField(max_length=64, default="queued")
+    coherence_settings = models.JSONField(default=dict)
+    # NULL = seed control off, or not drawn yet. Drawn once under a row lock (pipeline.seeds).
+    seed_value = models.IntegerField(null=True, blank=True, db_index=True)
+    provider = models.CharField(max_length=32)
+    model = models.CharField(max_length=128)
+    model_version = models.CharField(max_length=128, blank=True)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    fps = models.PositiveIntegerField()
+    source_generation = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="regenerations",
+    )
+    video = models.FileField(upload_to=generation_upload_path, blank=True, max_length=300)
+    frame_count = models.PositiveIntegerField(null=True, blank=True)
+    coherence_score = models.FloatField(null=True, blank=True)
+    coherence_report = models.JSONField(null=True, blank=True)
+    cost = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(seed_value__isnull=True)
+                | Q(seed_value__gte=0, seed_value__lte=SEED_MAX),
+                name="generation_seed_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(progress__lte=100), name="generation_progress_max_100"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "updated_at"])]
+
+    def __str__(self) -> str:
+        return self.title or f"Generation {self.pk}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+    @property
+    def seed_control(self) -> bool:
+        return bool(self.coherence_settings.get("seed_control", True))
+
+    @property
+    def latent_reuse(self) -> bool:
+        return bool(self.coherence_settings.get("latent_reuse", True))
+
+
+class Scene(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"  # waiting for its predecessor, or for the start
+        SUBMITTING = "submitting"  # claimed by a worker; recipe stored, provider call under way
+        RUNNING = "running"  # the provider has a prediction id
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELED = "canceled"
+
+    class LatentReuse(models.TextChoices):
+        NONE = "", "none"
+        LATENT = "latent", "final latent"
+        FIRST_FRAME = "first_frame", "last frame as first-frame image"
+
+    TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELED)
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="scenes")
+    index = models.PositiveSmallIntegerField()
+    prompt = models.TextField()
+    duration = models.FloatField()
+    continuous = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    # The seed actually sent to the model (NULL = none sent) and whether the model took it.
+    seed = models.IntegerField(null=True, blank=True, db_index=True)
+    seed_applied = models.BooleanField(null=True, blank=True)
+    seed_note = models.TextField(blank=True)
+    # The recipe (model, version, prompt, duration, seed, size, conditioning hash), stored before
+    # submission, and the exact input the provider was sent, stored when it accepted it.
+    recipe = models.JSONField(null=True, blank=True)
+    provider_input = models.JSONField(null=True, blank=True)
+    model_version = models.CharField(max_length=128, blank=True)
+    conditioning_frame = models.FileField(upload_to=scene_upload_path, blank=True, max_length=300)
+    conditioning_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    latent_reuse_method = models.CharField(
+        max_length=16, choices=LatentReuse.choices, default=LatentReuse.NONE, blank=True
+    )
+    latent_source = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    prediction_id = models.CharField(max_length=128, blank=True, db_index=True)
+    clip = models.FileField(upload_to=scene_upload_path, blank=True, max_length=300)
+    last_frame = models.FileField(upload_to=scene_upload_path, blank=True, max_length=300)
+    final_latent = models.FileField(upload_to=scene_upload_path, blank=True, max_length=300)
+    frame_count = models.PositiveIntegerField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    cost = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    error = models.TextField(blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["generation", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["generation", "index"], name="scene_unique_index"),
+            models.CheckConstraint(
+                condition=Q(seed__isnull=True) | Q(seed__gte=0, seed__lte=SEED_MAX),
+                name="scene_seed_in_range",
+            ),
+            models.CheckConstraint(
+                condition=~(Q(index=0) & Q(continuous=True)), name="first_scene_not_continuous"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Scene {self.index + 1} of {self.generation_id}"
+
+    @property
+    def number(self) -> int:
+        """1-based, as people count scenes."""
+        return self.index + 1
+
+    @property
+    def wall_seconds(self) -> float | None:
+        if self.submitted_at and self.finished_at:
+            return (self.finished_at - self.submitted_at).total_seconds()
+        return None
+
+
+class WebhookDelivery(models.Model):
+    """Seen webhook ids, so a redelivered webhook changes nothing after the first."""
+
+    webhook_id = models.CharField(max_length=128, unique=True)
+    prediction_id = models.CharField(max_length=128, db_index=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"webhook {self.webhook_id} for {self.prediction_id}"
+
+
+class IdempotencyKey(models.Model):
+    """An API create retried with the same Idempotency-Key returns the first result."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "key"], name="idempotency_key_per_owner")
+        ]
+
+    def __str__(self) -> str:
+        return f"Idempotency-Key {self.key}"

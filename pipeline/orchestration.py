@@ -1,0 +1,515 @@
+"""Turning a stored Generation into a finished video: start, run scenes, complete, finish.
+
+Every step claims its row with a conditional UPDATE, so a step delivered twice (django-q2's ORM
+broker is at-least-once), run by two workers, or replayed by the reconciler does its work once.
+The database is the source of truth; tasks only say "look at this row now".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from generations.models import Generation, Scene
+from pipeline import media, scene_graph
+from pipeline.providers import get_provider
+from pipeline.providers.base import PredictionState, PredictionStatus, ProviderError, SceneRequest
+from pipeline.providers.registry import get_model
+from pipeline.seeds import ensure_generation_seed, scene_seed
+
+logger = logging.getLogger("coherence.pipeline")
+
+
+class GenerationStateError(Exception):
+    """A step was asked of a generation in a state that does not allow it."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a step did, so tasks know what to enqueue next."""
+
+    ready_scenes: tuple[int, ...] = ()
+    finish: bool = False
+    poll: bool = False
+
+
+def _media_path(name: str) -> Path:
+    return Path(settings.MEDIA_ROOT) / name
+
+
+def _set_progress(generation_id: uuid.UUID, *, stage: str, progress: int | None = None) -> None:
+    updates: dict[str, Any] = {"stage": stage, "updated_at": timezone.now()}
+    if progress is not None:
+        updates["progress"] = max(0, min(100, progress))
+    Generation.objects.filter(pk=generation_id).update(**updates)
+
+
+def _scene_progress(generation_id: uuid.UUID) -> None:
+    """Scenes carry the bulk of the work: 5%..90% of the bar, by scene seconds done."""
+    scenes = list(Scene.objects.filter(generation_id=generation_id).values("status", "duration"))
+    total = sum(s["duration"] for s in scenes) or 1.0
+    done = sum(s["duration"] for s in scenes if s["status"] == Scene.Status.SUCCEEDED)
+    count = sum(1 for s in scenes if s["status"] == Scene.Status.SUCCEEDED)
+    Generation.objects.filter(pk=generation_id, status=Generation.Status.RUNNING).update(
+        progress=5 + int(85 * done / total),
+        stage=f"rendering scenes ({count}/{len(scenes)} done)",
+        updated_at=timezone.now(),
+    )
+
+
+# --- start ----------------------------------------------------------------------------------------
+
+
+def start_generation(*, generation_id: uuid.UUID) -> Outcome:
+    """Claim a queued generation, draw and store its seed, and return the chain heads to run."""
+    claimed = Generation.objects.filter(pk=generation_id, status=Generation.Status.QUEUED).update(
+        status=Generation.Status.RUNNING,
+        stage="drawing seed",
+        progress=1,
+        started_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    if not claimed:
+        status = (
+            Generation.objects.values_list("status", flat=True).filter(pk=generation_id).first()
+        )
+        if status is None:
+            raise GenerationStateError(f"Generation {generation_id} does not exist.")
+        raise GenerationStateError(
+            f"Generation {generation_id} is {status}; only a queued generation can be started."
+        )
+    ensure_generation_seed(generation_id=generation_id)
+    _set_progress(generation_id, stage="rendering scenes", progress=5)
+    return Outcome(ready_scenes=tuple(ready_scene_ids(generation_id=generation_id)))
+
+
+def ready_scene_ids(*, generation_id: uuid.UUID) -> list[int]:
+    """Pending scenes that may start now: chain heads, and continuous scenes whose predecessor
+    is done."""
+    scenes = list(
+        Scene.objects.filter(generation_id=generation_id)
+        .order_by("index")
+        .only("id", "index", "continuous", "status")
+    )
+    ready = []
+    for scene in scenes:
+        if scene.status != Scene.Status.PENDING:
+            continue
+        before = scene_graph.predecessor(scene.index, scene.continuous)
+        if before is None or scenes[before].status == Scene.Status.SUCCEEDED:
+            ready.append(scene.pk)
+    return ready
+
+
+# --- run a scene (submission) ---------------------------------------------------------------------
+
+
+def _conditioning(generation: Generation, scene: Scene) -> tuple[dict[str, Any], Scene | None]:
+    """What the scene starts from: its predecessor's final latent or last frame, or nothing."""
+    if not (scene.continuous and generation.latent_reuse):
+        return {}, None
+    source = Scene.objects.get(generation_id=generation.pk, index=scene.index - 1)
+    spec = get_model(generation.model)
+    if spec.accepts_latent:
+        if not source.final_latent:
+            raise GenerationStateError(
+                f"Scene {scene.number} continues scene {source.number}, whose final latent is "
+                "missing; refusing to render it without conditioning."
+            )
+        return {"init_latent_path": _media_path(source.final_latent.name)}, source
+    if not source.last_frame:
+        raise GenerationStateError(
+            f"Scene {scene.number} continues scene {source.number}, whose last frame is missing; "
+            "refusing to render it without conditioning."
+        )
+    return {"init_image_path": _media_path(source.last_frame.name)}, source
+
+
+def _webhook_url(generation: Generation) -> str | None:
+    if generation.provider == "local" or not settings.COHERENCE_PUBLIC_URL:
+        return None
+    return settings.COHERENCE_PUBLIC_URL.rstrip("/") + "/api/webhooks/replicate/"
+
+
+def run_scene(*, scene_id: int) -> Outcome:
+    """Claim a ready scene, store its recipe, submit it, store the prediction id at once."""
+    scene = Scene.objects.select_related("generation").get(pk=scene_id)
+    generation = scene.generation
+    if generation.status != Generation.Status.RUNNING or scene.status != Scene.Status.PENDING:
+        return Outcome()
+    before = scene_graph.predecessor(scene.index, scene.continuous)
+    if before is not None:
+        source_status = Scene.objects.values_list("status", flat=True).get(
+            generation_id=generation.pk, index=before
+        )
+        if source_status != Scene.Status.SUCCEEDED:
+            return Outcome()  # enqueued again when the predecessor completes
+    claimed = Scene.objects.filter(pk=scene_id, status=Scene.Status.PENDING).update(
+        status=Scene.Status.SUBMITTING,
+        attempts=F("attempts") + 1,
+        submitted_at=timezone.now(),
+        error="",
+    )
+    if not claimed:
+        return Outcome()
+    scene.refresh_from_db()
+
+    try:
+        conditioning, source = _conditioning(generation, scene)
+    except GenerationStateError as exc:
+        return fail_scene(scene_id=scene_id, message=str(exc))
+
+    seed = scene_seed(
+        base_seed=generation.seed_value if generation.seed_control else None,
+        index=scene.index,
+        mode=generation.coherence_settings.get("seed_mode", "shared"),
+    )
+    request = SceneRequest(
+        model=generation.model,
+        version=generation.model_version or None,
+        prompt=scene.prompt,
+        duration=scene.duration,
+        seed=seed,
+        width=generation.width,
+        height=generation.height,
+        fps=generation.fps,
+        webhook_url=_webhook_url(generation),
+        **conditioning,
+    )
+    conditioning_path = request.init_latent_path or request.init_image_path
+    conditioning_sha = media.sha256_file(conditioning_path) if conditioning_path else ""
+    method = ""
+    if request.init_latent_path:
+        method = Scene.LatentReuse.LATENT
+    elif request.init_image_path:
+        method = Scene.LatentReuse.FIRST_FRAME
+    recipe = {
+        "provider": generation.provider,
+        "model": generation.model,
+        "version": generation.model_version or None,
+        "prompt": scene.prompt,
+        "duration": scene.duration,
+        "seed": seed,
+        "width": generation.width,
+        "height": generation.height,
+        "fps": generation.fps,
+        "latent_reuse": {
+            "method": method or None,
+            "source_scene": source.index if source else None,
+            "sha256": conditioning_sha or None,
+        },
+    }
+    Scene.objects.filter(pk=scene_id).update(
+        recipe=recipe,
+        seed=seed,
+        latent_reuse_method=method,
+        latent_source=source,
+        conditioning_sha256=conditioning_sha,
+        conditioning_frame=(source.last_frame.name if source and source.last_frame else ""),
+    )
+
+    provider = get_provider(generation.provider)
+    try:
+        submission = provider.submit(request)
+    except ProviderError as exc:
+        return _submission_failed(scene_id=scene_id, error=exc)
+
+    Scene.objects.filter(pk=scene_id, status=Scene.Status.SUBMITTING).update(
+        status=Scene.Status.RUNNING,
+        prediction_id=submission.prediction_id,
+        provider_input=submission.provider_input,
+        seed_applied=submission.seed_applied if seed is not None else None,
+        seed_note=submission.seed_note,
+        model_version=submission.model_version or "",
+    )
+    if seed is not None and not submission.seed_applied:
+        _add_warning(
+            generation.pk,
+            f"Scene {scene.number}: the seed was NOT applied "
+            f"({submission.seed_note or 'the model rejected it'}).",
+        )
+    if submission.model_version and not generation.model_version:
+        # Pin the version the provider actually ran, so a regeneration replays the same model.
+        Generation.objects.filter(pk=generation.pk, model_version="").update(
+            model_version=submission.model_version
+        )
+    return advance_scene(scene_id=scene_id)
+
+
+def _submission_failed(*, scene_id: int, error: ProviderError) -> Outcome:
+    scene = Scene.objects.get(pk=scene_id)
+    if error.retryable and scene.attempts < settings.COHERENCE_SCENE_MAX_ATTEMPTS:
+        Scene.objects.filter(pk=scene_id, status=Scene.Status.SUBMITTING).update(
+            status=Scene.Status.PENDING, error=f"attempt {scene.attempts}: {error}"
+        )
+        return Outcome(ready_scenes=(scene_id,))
+    return fail_scene(scene_id=scene_id, message=str(error))
+
+
+def _add_warning(generation_id: uuid.UUID, message: str) -> None:
+    with transaction.atomic():
+        generation = Generation.objects.select_for_update().get(pk=generation_id)
+        if message not in generation.warnings:
+            generation.warnings = [*generation.warnings, message]
+            generation.save(update_fields=["warnings", "updated_at"])
+
+
+# --- complete a scene -----------------------------------------------------------------------------
+
+
+def advance_scene(*, scene_id: int, state: PredictionState | None = None) -> Outcome:
+    """Look at a running scene's prediction and, when it has ended, record the outcome.
+
+    Called right after submission, by the poller, by the webhook and by the reconciler; only the
+    first caller to see the end records it.
+    """
+    scene = Scene.objects.select_related("generation").get(pk=scene_id)
+    if scene.status != Scene.Status.RUNNING or not scene.prediction_id:
+        return Outcome()
+    provider = get_provider(scene.generation.provider)
+    if state is None:
+        try:
+            state = provider.fetch(scene.prediction_id)
+        except ProviderError as exc:
+            if exc.retryable:
+                return Outcome(poll=True)
+            return fail_scene(scene_id=scene_id, message=str(exc))
+    if not state.status.is_terminal:
+        return Outcome(poll=True)
+    if state.status != PredictionStatus.SUCCEEDED:
+        reason = state.error or f"the prediction was {state.status.value}"
+        return fail_scene(scene_id=scene_id, message=f"prediction {state.prediction_id}: {reason}")
+    try:
+        _store_outputs(scene, provider, state)
+    except (ProviderError, media.MediaError, OSError) as exc:
+        return fail_scene(scene_id=scene_id, message=f"could not store the output: {exc}")
+    return _after_scene_succeeded(scene)
+
+
+def _store_outputs(scene: Scene, provider: Any, state: PredictionState) -> None:
+    generation = scene.generation
+    folder = f"generations/{generation.pk}/scenes"
+    Path(settings.MEDIA_ROOT, folder).mkdir(parents=True, exist_ok=True)
+    stem = f"scene-{scene.number:02d}"
+    clip_name = f"{folder}/{stem}.mp4"
+    frame_name = f"{folder}/{stem}.last.png"
+    latent_name = f"{folder}/{stem}.latent.npy"
+    with tempfile.TemporaryDirectory(dir=settings.MEDIA_ROOT) as tmp:
+        fetched = provider.fetch_output(state, Path(tmp))
+        # Bring every clip to one house format on arrival, so stitching is a stream copy.
+        normalized = Path(tmp) / "normalized.mp4"
+        info = media.normalize(
+            fetched.video_path,
+            normalized,
+            width=generation.width,
+            height=generation.height,
+            fps=generation.fps,
+        )
+        media.save_png(media.last_frame(normalized), Path(tmp) / "last.png")
+        # os.replace is atomic: a concurrent completer can never leave a half-written file.
+        Path(tmp, "last.png").replace(_media_path(frame_name))
+        normalized.replace(_media_path(clip_name))
+        has_latent = fetched.latent_path is not None
+        if has_latent:
+            shutil.copyfile(fetched.latent_path, _media_path(latent_name))
+    spec = get_model(generation.model)
+    cost = (
+        Decimal(str(spec.price_per_second)) * Decimal(str(scene.duration))
+        if spec.price_per_second is not None
+        else None
+    )
+    Scene.objects.filter(pk=scene.pk, status=Scene.Status.RUNNING).update(
+        status=Scene.Status.SUCCEEDED,
+        clip=clip_name,
+        last_frame=frame_name,
+        final_latent=latent_name if has_latent else "",
+        frame_count=info.frame_count,
+        cost=cost,
+        finished_at=timezone.now(),
+    )
+
+
+def _after_scene_succeeded(scene: Scene) -> Outcome:
+    generation_id = scene.generation_id
+    _scene_progress(generation_id)
+    statuses = list(
+        Scene.objects.filter(generation_id=generation_id).values_list("status", flat=True)
+    )
+    if all(s == Scene.Status.SUCCEEDED for s in statuses):
+        return Outcome(finish=True)
+    successor = Scene.objects.filter(
+        generation_id=generation_id,
+        index=scene.index + 1,
+        continuous=True,
+        status=Scene.Status.PENDING,
+    ).values_list("pk", flat=True)
+    return Outcome(ready_scenes=tuple(successor))
+
+
+# --- failure and cancel ---------------------------------------------------------------------------
+
+
+def fail_scene(*, scene_id: int, message: str) -> Outcome:
+    """A scene failed for good: record why, and fail its generation (finished scenes are kept)."""
+    scene = Scene.objects.get(pk=scene_id)
+    Scene.objects.filter(pk=scene_id).exclude(status__in=Scene.TERMINAL).update(
+        status=Scene.Status.FAILED, error=message, finished_at=timezone.now()
+    )
+    logger.warning("scene %s of %s failed: %s", scene.number, scene.generation_id, message)
+    fail_generation(
+        generation_id=scene.generation_id, message=f"Scene {scene.number} failed: {message}"
+    )
+    return Outcome()
+
+
+def _stop_open_scenes(generation_id: uuid.UUID, *, reason: str) -> None:
+    provider_name = Generation.objects.values_list("provider", flat=True).get(pk=generation_id)
+    open_scenes = Scene.objects.filter(generation_id=generation_id).exclude(
+        status__in=Scene.TERMINAL
+    )
+    in_flight = list(
+        open_scenes.filter(status=Scene.Status.RUNNING).values_list("prediction_id", flat=True)
+    )
+    open_scenes.update(status=Scene.Status.CANCELED, error=reason, finished_at=timezone.now())
+    provider = get_provider(provider_name)
+    for prediction_id in in_flight:
+        try:
+            provider.cancel(prediction_id)
+        except ProviderError as exc:  # best effort: the generation is over either way
+            logger.warning("could not cancel prediction %s: %s", prediction_id, exc)
+
+
+def fail_generation(*, generation_id: uuid.UUID, message: str) -> bool:
+    updated = (
+        Generation.objects.filter(pk=generation_id)
+        .exclude(status__in=Generation.TERMINAL)
+        .update(
+            status=Generation.Status.FAILED,
+            stage="failed",
+            error=message,
+            finished_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+    )
+    if updated:
+        _stop_open_scenes(generation_id, reason="generation failed")
+    return bool(updated)
+
+
+def cancel_generation(*, generation_id: uuid.UUID) -> bool:
+    """Stop new submissions, cancel in-flight predictions, mark the generation canceled."""
+    updated = (
+        Generation.objects.filter(pk=generation_id)
+        .exclude(status__in=Generation.TERMINAL)
+        .update(
+            status=Generation.Status.CANCELED,
+            stage="canceled",
+            finished_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+    )
+    if updated:
+        _stop_open_scenes(generation_id, reason="generation canceled")
+    return bool(updated)
+
+
+# --- finish ---------------------------------------------------------------------------------------
+
+
+def recipe_metadata(generation: Generation) -> dict[str, str]:
+    """The generation's recipe, embedded in the final mp4 so it can be replayed without the DB."""
+    scenes = list(generation.scenes.order_by("index"))
+    recipe = {
+        "generation": str(generation.pk),
+        "title": generation.title,
+        "provider": generation.provider,
+        "model": generation.model,
+        "model_version": generation.model_version,
+        "seed": generation.seed_value,
+        "coherence_settings": generation.coherence_settings,
+        "size": [generation.width, generation.height],
+        "fps": generation.fps,
+        "scenes": [
+            {
+                "prompt": s.prompt,
+                "duration": s.duration,
+                "continuous": s.continuous,
+                "seed": s.seed,
+                "seed_applied": s.seed_applied,
+            }
+            for s in scenes
+        ],
+    }
+    return {"coherence_recipe": json.dumps(recipe, sort_keys=True), "title": generation.title}
+
+
+def finish_generation(*, generation_id: uuid.UUID, allow_restitch: bool = False) -> bool:
+    """Stitch the clips, score coherence, mark the generation succeeded. Idempotent."""
+    from pipeline import coherence
+
+    statuses = [Generation.Status.RUNNING]
+    if allow_restitch:  # the reconciler re-runs a stitch whose worker died
+        statuses.append(Generation.Status.STITCHING)
+    scenes = list(Scene.objects.filter(generation_id=generation_id).order_by("index"))
+    if not scenes or any(s.status != Scene.Status.SUCCEEDED for s in scenes):
+        return False
+    claimed = Generation.objects.filter(pk=generation_id, status__in=statuses).update(
+        status=Generation.Status.STITCHING,
+        stage="stitching",
+        progress=90,
+        updated_at=timezone.now(),
+    )
+    if not claimed:
+        return False
+    generation = Generation.objects.get(pk=generation_id)
+    try:
+        name = f"generations/{generation.pk}/video.mp4"
+        with tempfile.TemporaryDirectory(dir=settings.MEDIA_ROOT) as tmp:
+            clips = [_media_path(s.clip.name) for s in scenes]
+            if generation.coherence_settings.get("color_match") and len(clips) > 1:
+                matched = [clips[0]]
+                for scene, clip in zip(scenes[1:], clips[1:], strict=True):
+                    out = Path(tmp) / f"matched-{scene.number:02d}.mp4"
+                    coherence.color_match_clip(clip, clips[0], out)
+                    matched.append(out)
+                clips = matched
+            stitched = Path(tmp) / "video.mp4"
+            info = media.concat(clips, stitched, metadata=recipe_metadata(generation))
+            _set_progress(generation_id, stage="scoring coherence", progress=95)
+            report = coherence.score_clips(
+                [
+                    coherence.SceneClip(index=s.index, path=clip, continuous=s.continuous)
+                    for s, clip in zip(scenes, clips, strict=True)
+                ]
+            )
+            stitched.replace(_media_path(name))
+    except (media.MediaError, coherence.CoherenceError, OSError, ValueError) as exc:
+        fail_generation(generation_id=generation_id, message=f"Stitching failed: {exc}")
+        return False
+    costs = [s.cost for s in scenes if s.cost is not None]
+    Generation.objects.filter(pk=generation_id, status=Generation.Status.STITCHING).update(
+        status=Generation.Status.SUCCEEDED,
+        stage="done",
+        progress=100,
+        video=name,
+        frame_count=info.frame_count,
+        coherence_score=report.score,
+        coherence_report=report.to_dict(),
+        cost=sum(costs, Decimal(0)) if costs else None,
+        finished_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    logger.info("generation %s finished: %s", generation_id, name)
+    return True

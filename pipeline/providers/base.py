@@ -1,0 +1,90 @@
+"""The one small interface every video provider implements: submit, fetch, fetch output, cancel.
+
+Submitting and completing are separate steps so a worker never waits for the life of a hosted
+prediction; the pipeline stores the prediction id the moment ``submit`` returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class PredictionStatus(StrEnum):
+    STARTING = "starting"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (self.SUCCEEDED, self.FAILED, self.CANCELED)
+
+
+@dataclass(frozen=True)
+class SceneRequest:
+    """Everything a provider needs to render one scene."""
+
+    model: str
+    prompt: str
+    duration: float
+    seed: int | None
+    width: int
+    height: int
+    fps: int
+    version: str | None = None
+    # Latent reuse: the local model takes the predecessor's final latent (.npy), hosted models its
+    # last frame (PNG) through their first-frame image input. At most one is set.
+    init_latent_path: Path | None = None
+    init_image_path: Path | None = None
+    webhook_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    prediction_id: str
+    # Exactly what was sent to the model; large blobs (data URIs, latents) appear as sha256 refs.
+    provider_input: dict[str, Any]
+    seed_applied: bool
+    seed_note: str = ""  # why the seed was not applied; empty when it was (or none was asked)
+    model_version: str | None = None
+
+
+@dataclass(frozen=True)
+class PredictionState:
+    prediction_id: str
+    status: PredictionStatus
+    error: str | None = None
+    output_url: str | None = None
+    predict_time: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FetchedOutput:
+    video_path: Path
+    latent_path: Path | None = None  # only the local model exposes its final latent
+
+
+class ProviderError(Exception):
+    """A provider call failed. ``retryable`` says whether the same call may succeed later."""
+
+    def __init__(self, message: str, *, retryable: bool = False, status: int | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+
+
+class Provider(Protocol):
+    name: str
+
+    def submit(self, request: SceneRequest) -> Submission: ...
+
+    def fetch(self, prediction_id: str) -> PredictionState: ...
+
+    def fetch_output(self, state: PredictionState, dest_dir: Path) -> FetchedOutput: ...
+
+    def cancel(self, prediction_id: str) -> None: ...

@@ -1,0 +1,132 @@
+"""The built-in local model as a provider.
+
+It renders inside ``submit`` (a local model is compute on this machine, not a remote queue), writes
+its prediction record next to the outputs, and ``fetch`` reads that record, so any process can
+complete a scene another process submitted.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+
+from pipeline import localmodel, media
+from pipeline.providers.base import (
+    FetchedOutput,
+    PredictionState,
+    PredictionStatus,
+    ProviderError,
+    SceneRequest,
+    Submission,
+)
+from pipeline.providers.registry import LOCAL_MODEL
+
+MODEL_VERSION = "dna-1"
+RECORD = "prediction.json"
+
+
+class LocalProvider:
+    name = "local"
+
+    def __init__(self, root: Path | None = None, latency: float | None = None) -> None:
+        self.root = Path(root or Path(settings.MEDIA_ROOT) / "local-predictions")
+        # Simulated model time, for benchmarks of the orchestration around a slow model.
+        self.latency = (
+            latency if latency is not None else getattr(settings, "COHERENCE_LOCAL_LATENCY", 0.0)
+        )
+
+    def build_input(self, request: SceneRequest) -> dict[str, Any]:
+        provider_input: dict[str, Any] = {
+            "prompt": request.prompt,
+            "duration": request.duration,
+            "fps": request.fps,
+            "width": request.width,
+            "height": request.height,
+        }
+        if request.seed is not None:
+            provider_input["seed"] = request.seed
+        if request.init_latent_path is not None:
+            provider_input["init_latent"] = f"sha256:{media.sha256_file(request.init_latent_path)}"
+        if request.init_image_path is not None:
+            provider_input["image"] = f"sha256:{media.sha256_file(request.init_image_path)}"
+        return provider_input
+
+    def submit(self, request: SceneRequest) -> Submission:
+        if request.model != LOCAL_MODEL:
+            raise ProviderError(f"The local provider has no model {request.model!r}")
+        prediction_id = f"local-{uuid.uuid4().hex}"
+        out_dir = self.root / prediction_id
+        out_dir.mkdir(parents=True, exist_ok=True)
+        provider_input = self.build_input(request)
+        try:
+            render_request = localmodel.RenderRequest(
+                prompt=request.prompt,
+                seed=request.seed,
+                duration=request.duration,
+                fps=request.fps,
+                width=request.width,
+                height=request.height,
+                init_latent=(
+                    np.load(request.init_latent_path) if request.init_latent_path else None
+                ),
+                init_image=(
+                    media.load_png(request.init_image_path) if request.init_image_path else None
+                ),
+            )
+            started = time.monotonic()
+            if self.latency:
+                time.sleep(self.latency)
+            result = localmodel.render(render_request, out_dir, "output")
+            elapsed = time.monotonic() - started
+        except (ValueError, OSError, media.MediaError) as exc:
+            shutil.rmtree(out_dir, ignore_errors=True)
+            raise ProviderError(f"Local model could not render: {exc}") from exc
+        record = {
+            "id": prediction_id,
+            "status": PredictionStatus.SUCCEEDED.value,
+            "input": provider_input,
+            "seed_used": result.seed,
+            "video": result.video.path.name,
+            "latent": result.latent_path.name,
+            "predict_time": elapsed,
+        }
+        (out_dir / RECORD).write_text(json.dumps(record))
+        return Submission(
+            prediction_id=prediction_id,
+            provider_input=provider_input,
+            seed_applied=request.seed is not None,
+            model_version=MODEL_VERSION,
+        )
+
+    def fetch(self, prediction_id: str) -> PredictionState:
+        record_path = self.root / prediction_id / RECORD
+        if not record_path.exists():
+            return PredictionState(
+                prediction_id, PredictionStatus.FAILED, error="Local prediction record is missing"
+            )
+        record = json.loads(record_path.read_text())
+        return PredictionState(
+            prediction_id=prediction_id,
+            status=PredictionStatus(record["status"]),
+            output_url=str(self.root / prediction_id / record["video"]),
+            predict_time=record.get("predict_time"),
+            extra={"latent": str(self.root / prediction_id / record["latent"])},
+        )
+
+    def fetch_output(self, state: PredictionState, dest_dir: Path) -> FetchedOutput:
+        if state.output_url is None:
+            raise ProviderError(f"Prediction {state.prediction_id} has no output")
+        return FetchedOutput(
+            video_path=Path(state.output_url), latent_path=Path(state.extra["latent"])
+        )
+
+    def cancel(self, prediction_id: str) -> None:
+        # Rendering is synchronous; there is never anything in flight to cancel.
+        return None

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(pytest.mark.skipif(True, reason="needs DATABASE_URL on PostgreSQL"))
+
+
+@pytest.fixture
+def demo_plan() -> dict:
+    return json.loads((EXAMPLES / "demo.json").read_text())
+
+
+@pytest.fixture
+def plan() -> list[dict]:
+    """Two chains: scenes 1-2 continuous, 3-4 continuous."""
+    return [
+        {"prompt": "a red fox runs through snow", "duration": 1.0, "continuous": False},
+        {"prompt": "the fox leaps over a log", "duration": 1.0, "continuous": True},
+        {"prompt": "a quiet lake at dawn", "duration": 1.0, "continuous": False},
+        {"prompt": "mist rises over the lake", "duration": 1.0, "continuous": True},
+    ]
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user(username="ada", password="pw-ada-123")
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_user(
+        username="grace", password="pw-grace-123", is_staff=True, is_superuser=True
+    )
+
+
+@pytest.fixture
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MEDIA_ROOT.mkdir()
+    from pipeline.providers import reset_providers
+
+    reset_providers()
+    yield settings.MEDIA_ROOT
+    reset_providers()
+
+
+@pytest.fixture
+def no_task_failures():
+    """Tasks run inline (sync mode) record errors instead of raising them: fail the test on any."""
+    yield
+    from django_q.models import Failure
+
+    failures = list(Failure.objects.values_list("func", "result"))
+    assert failures == [], f"tasks failed: {failures}"
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
