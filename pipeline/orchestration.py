@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from generations.models import Generation, Scene
+from generations.models import Generation, Scene, WebhookDelivery
 from pipeline import media, scene_graph
 from pipeline.providers import get_provider
 from pipeline.providers.base import PredictionState, PredictionStatus, ProviderError, SceneRequest
@@ -356,6 +356,45 @@ def _after_scene_succeeded(scene: Scene) -> Outcome:
         status=Scene.Status.PENDING,
     ).values_list("pk", flat=True)
     return Outcome(ready_scenes=tuple(successor))
+
+
+def receive_prediction_webhook(*, webhook_id: str, payload: dict[str, Any]) -> tuple[str, Outcome]:
+    """Record a verified provider webhook once and advance only the scene it names.
+
+    Returns what happened ("duplicate", "unknown prediction", "ignored", "advanced") and the
+    outcome for the caller to follow. A redelivered, late or out-of-order webhook changes nothing:
+    the delivery id is stored once, and only a running scene can be completed.
+    """
+    prediction_id = str(payload.get("id") or "")
+    _, created = WebhookDelivery.objects.get_or_create(
+        webhook_id=webhook_id, defaults={"prediction_id": prediction_id}
+    )
+    if not created:
+        return "duplicate", Outcome()
+    scene_id = (
+        Scene.objects.filter(prediction_id=prediction_id).values_list("pk", flat=True).first()
+        if prediction_id
+        else None
+    )
+    if scene_id is None:
+        return "unknown prediction", Outcome()
+    try:
+        status = PredictionStatus(payload.get("status"))
+    except ValueError:
+        return "ignored", Outcome()
+    if not status.is_terminal:
+        return "ignored", Outcome()
+    output = payload.get("output")
+    if isinstance(output, list):
+        output = output[-1] if output else None
+    state = PredictionState(
+        prediction_id=prediction_id,
+        status=status,
+        error=str(payload["error"]) if payload.get("error") else None,
+        output_url=output if isinstance(output, str) else None,
+        predict_time=(payload.get("metrics") or {}).get("predict_time"),
+    )
+    return "advanced", advance_scene(scene_id=scene_id, state=state)
 
 
 # --- failure and cancel ---------------------------------------------------------------------------

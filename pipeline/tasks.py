@@ -70,7 +70,8 @@ def enqueue_finish(generation_id: uuid.UUID | str, *, allow_restitch: bool = Fal
     _enqueue("pipeline.tasks.finish_generation_task", str(generation_id), allow_restitch)
 
 
-def _follow(outcome: Outcome, scene_id: int | None = None) -> None:
+def follow_outcome(outcome: Outcome, scene_id: int | None = None) -> None:
+    """Enqueue what a step said comes next."""
     enqueue_scenes(outcome.ready_scenes)
     if outcome.poll and scene_id is not None and not settings.COHERENCE_PUBLIC_URL:
         enqueue_poll(scene_id)
@@ -88,7 +89,7 @@ def start_generation_task(generation_id: str) -> None:
         # A redelivered start: the first delivery did the work (the reconciler covers the rest).
         logger.info("start skipped: %s", exc)
         return
-    _follow(outcome)
+    follow_outcome(outcome)
 
 
 def run_scene_task(scene_id: int) -> None:
@@ -98,11 +99,11 @@ def run_scene_task(scene_id: int) -> None:
         # Never leave a scene half-claimed by a bug: fail it readably, then let django-q record it.
         orchestration.fail_scene(scene_id=scene_id, message=f"internal error: {exc!r}")
         raise
-    _follow(outcome, scene_id)
+    follow_outcome(outcome, scene_id)
 
 
 def advance_scene_task(scene_id: int) -> None:
-    _follow(orchestration.advance_scene(scene_id=scene_id), scene_id)
+    follow_outcome(orchestration.advance_scene(scene_id=scene_id), scene_id)
 
 
 def poll_scene_task(scene_id: int) -> None:

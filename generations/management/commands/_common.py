@@ -1,0 +1,84 @@
+"""Shared bits of the operator commands: waiting with a progress bar, and printing a result."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import CommandError, OutputWrapper
+from tqdm import tqdm
+
+from generations.models import Generation
+from generations.selectors import find_generation
+
+
+def load_generation(reference: str) -> Generation:
+    generation = find_generation(reference)
+    if generation is None:
+        raise CommandError(f"No generation with id {reference!r}.")
+    return generation
+
+
+@contextmanager
+def running_cluster(enabled: bool) -> Iterator[None]:
+    """Start a real django-q2 cluster for the duration (the demo needs no second terminal)."""
+    if not enabled:
+        yield
+        return
+    manage = Path(settings.BASE_DIR) / "manage.py"
+    process = subprocess.Popen(
+        [sys.executable, str(manage), "qcluster"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def wait_with_progress(generation: Generation, *, timeout: float, show: bool = True) -> Generation:
+    """Poll the database (the source of truth) until the generation ends, drawing a bar."""
+    deadline = time.monotonic() + timeout
+    bar = tqdm(total=100, unit="%", disable=not show, file=sys.stderr, dynamic_ncols=True)
+    try:
+        while True:
+            generation.refresh_from_db()
+            bar.n = generation.progress
+            bar.set_description(generation.stage[:40])
+            bar.refresh()
+            if generation.is_terminal:
+                return generation
+            if time.monotonic() > deadline:
+                raise CommandError(
+                    f"Gave up waiting after {timeout:.0f} s; generation {generation.pk} is "
+                    f"{generation.status} ({generation.stage}). Is a qcluster running?"
+                )
+            time.sleep(0.25)
+    finally:
+        bar.close()
+
+
+def print_result(out: OutputWrapper, generation: Generation) -> None:
+    out.write(f"generation: {generation.pk}")
+    out.write(f"status:     {generation.status}")
+    seed = generation.seed_value if generation.seed_value is not None else "none (seed control off)"
+    out.write(f"seed:       {seed}")
+    if generation.video:
+        out.write(f"video:      {Path(settings.MEDIA_ROOT) / generation.video.name}")
+    if generation.coherence_score is not None:
+        out.write(f"coherence:  {generation.coherence_score:.3f}")
+    for warning in generation.warnings:
+        out.write(f"warning:    {warning}")
+    if generation.error:
+        out.write(f"error:      {generation.error}")

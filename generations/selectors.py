@@ -1,0 +1,44 @@
+"""Read-side queries. Views, admin and commands read through these."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from generations.models import Generation, Scene
+
+
+def generations_visible_to(user: Any) -> QuerySet[Generation]:
+    """Staff see everything; everyone else only their own generations."""
+    queryset = Generation.objects.select_related("owner", "source_generation")
+    if getattr(user, "is_staff", False):
+        return queryset
+    return queryset.filter(owner=user)
+
+
+def get_generation(*, generation_id: uuid.UUID | str) -> Generation:
+    return Generation.objects.get(pk=generation_id)
+
+
+def find_generation(reference: str) -> Generation | None:
+    """A generation by its UUID, or None when the reference is not a UUID or matches nothing."""
+    try:
+        generation_id = uuid.UUID(str(reference).strip())
+    except ValueError:
+        return None
+    return Generation.objects.filter(pk=generation_id).first()
+
+
+def generations_with_seed(*, seed: int, user: Any | None = None) -> QuerySet[Generation]:
+    """Generations that used ``seed``: as their generation seed, or sent to any of their scenes."""
+    base = generations_visible_to(user) if user is not None else Generation.objects.all()
+    return base.filter(Q(seed_value=seed) | Q(scenes__seed=seed)).distinct()
+
+
+def scenes_with_seed(*, seed: int, user: Any | None = None) -> QuerySet[Scene]:
+    scenes = Scene.objects.select_related("generation").filter(seed=seed)
+    if user is not None and not getattr(user, "is_staff", False):
+        scenes = scenes.filter(generation__owner=user)
+    return scenes
