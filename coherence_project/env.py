@@ -32,6 +32,7 @@ def env_float(name: str, default: float) -> float:
 def database_from_url(url: str, *, sqlite_default: Path) -> dict[str, Any]:
     """Turn ``DATABASE_URL`` into a Django DATABASES entry (PostgreSQL via psycopg 3, or SQLite)."""
     if not url:
+        sqlite_default.parent.mkdir(parents=True, exist_ok=True)
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(sqlite_default),

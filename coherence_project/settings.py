@@ -113,7 +113,10 @@ COHERENCE_PROVIDER_MAX_RETRIES = env_int("COHERENCE_PROVIDER_MAX_RETRIES", 5)
 COHERENCE_PROVIDER_BACKOFF_SECONDS = env_float("COHERENCE_PROVIDER_BACKOFF_SECONDS", 0.5)
 # A scene in flight longer than this without progress is looked at again by the reconciler.
 COHERENCE_STALE_AFTER_SECONDS = env_int("COHERENCE_STALE_AFTER_SECONDS", 120)
-COHERENCE_RECONCILE_EVERY_MINUTES = env_int("COHERENCE_RECONCILE_EVERY_MINUTES", 1)
+# Seconds between two looks at a hosted prediction when no webhook URL is configured.
+COHERENCE_POLL_INTERVAL = env_float("COHERENCE_POLL_INTERVAL", 2.0)
+# Simulated model seconds per scene on the local model (benchmarks and crash tests only).
+COHERENCE_LOCAL_LATENCY = env_float("COHERENCE_LOCAL_LATENCY", 0.0)
 # Extra hosted models without code: {"owner/name": {ModelSpec kwargs}}; JSON in the environment.
 COHERENCE_EXTRA_MODELS: dict = {}
 if env_str("COHERENCE_EXTRA_MODELS"):
