@@ -326,7 +326,7 @@ def _store_outputs(scene: Scene, provider: Any, state: PredictionState) -> None:
             shutil.copyfile(fetched.latent_path, _media_path(latent_name))
     spec = get_model(generation.model)
     cost = (
-        Decimal(str(spec.price_per_second)) * Decimal(str(scene.duration))
+        Decimal(str(spec.price_per_second)) * Decimal(str(spec.rendered_seconds(scene.duration)))
         if spec.price_per_second is not None
         else None
     )

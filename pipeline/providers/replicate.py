@@ -1,0 +1,477 @@
+"""Hosted video models on Replicate, through the official ``replicate`` client.
+
+``submit`` creates a prediction and returns at once; completion arrives by webhook or by the
+reconciler calling ``fetch``. We never call ``prediction.wait()``: it polls every 0.5 s for the
+whole life of the prediction and would pin a worker for minutes.
+
+Retries: the client retries GETs on 429/503/504 itself but never a POST, so creating a prediction is
+retried here — 429 after its Retry-After (bounded), 5xx and connection failures with exponential
+backoff. A read timeout on create is *not* retried blindly: the prediction may already exist, and a
+second create would bill a second video. It surfaces as a retryable ``ProviderError`` instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import random
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import replicate
+from replicate.exceptions import ReplicateError
+
+from pipeline.providers.base import (
+    FetchedOutput,
+    PredictionState,
+    PredictionStatus,
+    ProviderError,
+    SceneRequest,
+    Submission,
+)
+from pipeline.providers.registry import ModelSpec, UnknownModelError, get_model
+
+logger = logging.getLogger("coherence.providers.replicate")
+
+T = TypeVar("T")
+
+# Replicate recommends data URIs only for files under 1 MB; larger files go through the files API
+# (up to 100 MB). Our conditioning frames are PNGs: a 512x288 frame is well under 1 MB, a 1080p
+# frame from a hosted model is not.
+DATA_URI_MAX_BYTES = 1_000_000
+DEFAULT_MAX_RETRY_AFTER = 60.0
+MAX_BACKOFF_SECONDS = 30.0
+DOWNLOAD_CHUNK_BYTES = 1 << 16
+
+_RETRY_IN_DETAIL = re.compile(r"available in (\d+(?:\.\d+)?) second", re.IGNORECASE)
+_NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+AUTH_MESSAGE = "Replicate rejected the API token: check REPLICATE_API_TOKEN"
+
+
+def _settings_value(name: str, default: Any) -> Any:
+    from django.conf import settings
+
+    value = getattr(settings, name, None)
+    return default if value in (None, "") else value
+
+
+def _sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _json_number(value: float) -> int | float:
+    # Hosted schemas type duration as an integer; 5.0 would fail validation where 5 passes.
+    return int(value) if float(value).is_integer() else value
+
+
+def _output_url(output: Any) -> str | None:
+    """Video models answer with a URL, some with a list of URLs: take the first."""
+    if isinstance(output, str):
+        return output
+    if isinstance(output, list | tuple):
+        for item in output:
+            if isinstance(item, str):
+                return item
+    return None
+
+
+def prediction_state(data: Mapping[str, Any]) -> PredictionState:
+    """A prediction's JSON (from GET or a webhook body) as a ``PredictionState``.
+
+    The webhook view uses this on a verified body, so completing a scene from a webhook costs no
+    extra request to Replicate.
+    """
+    metrics = data.get("metrics") or {}
+    predict_time = metrics.get("predict_time")
+    error = data.get("error")
+    return PredictionState(
+        prediction_id=str(data["id"]),
+        status=PredictionStatus(data["status"]),
+        error=str(error) if error else None,
+        output_url=_output_url(data.get("output")),
+        predict_time=float(predict_time) if predict_time is not None else None,
+        extra={
+            key: data.get(key)
+            for key in ("model", "version", "created_at", "started_at", "completed_at")
+        },
+    )
+
+
+def _error_text(exc: ReplicateError) -> str:
+    return exc.detail or exc.title or f"HTTP {exc.status}"
+
+
+class ReplicateProvider:
+    """The ``Provider`` protocol on Replicate's HTTP API."""
+
+    name = "replicate"
+
+    def __init__(
+        self,
+        *,
+        api_token: str | None = None,
+        base_url: str | None = None,
+        max_retries: int | None = None,
+        backoff_seconds: float | None = None,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+        data_uri_max_bytes: int = DATA_URI_MAX_BYTES,
+        sleep: Callable[[float], None] = time.sleep,
+        timeout: httpx.Timeout | None = None,
+    ) -> None:
+        self.api_token = api_token or _settings_value("REPLICATE_API_TOKEN", None)
+        self.base_url = base_url or _settings_value("REPLICATE_BASE_URL", None)
+        self.max_retries = int(
+            max_retries
+            if max_retries is not None
+            else _settings_value("COHERENCE_PROVIDER_MAX_RETRIES", 5)
+        )
+        self.backoff_seconds = float(
+            backoff_seconds
+            if backoff_seconds is not None
+            else _settings_value("COHERENCE_PROVIDER_BACKOFF_SECONDS", 0.5)
+        )
+        self.max_retry_after = max_retry_after
+        self.data_uri_max_bytes = data_uri_max_bytes
+        self._sleep = sleep
+        # Retry-After never reaches ReplicateError (it keeps only the JSON body), so a response
+        # hook records it per thread for the retry loop to read.
+        self._local = threading.local()
+        self.client = replicate.Client(
+            api_token=self.api_token,
+            base_url=self.base_url,
+            timeout=timeout,
+            event_hooks={"response": [self._remember_response]},
+        )
+        self._download_timeout = timeout or httpx.Timeout(10.0, read=120.0)
+
+    # ----------------------------------------------------------------------------------------
+    # Provider protocol
+
+    def submit(self, request: SceneRequest) -> Submission:
+        spec = self._spec(request.model)
+        api_input, recorded_input = self._build_input(request, spec)
+        seed_applied = bool(spec.seed_input and request.seed is not None)
+        seed_note = ""
+        if request.seed is not None and not spec.seed_input:
+            seed_note = f"model {spec.name} has no seed input"
+
+        try:
+            prediction = self._create(request, api_input)
+        except ReplicateError as exc:
+            if not (seed_applied and exc.status == 422 and self._rejects_seed(exc, spec)):
+                raise self._provider_error(exc, request) from exc
+            # The schema does not take our seed after all (a registry entry out of date, or a new
+            # model version): render without it and say so rather than fail the scene.
+            reason = _error_text(exc)
+            logger.warning("%s rejected seed, retrying without it: %s", spec.name, reason)
+            api_input.pop(spec.seed_input, None)  # type: ignore[arg-type]
+            recorded_input.pop(spec.seed_input, None)  # type: ignore[arg-type]
+            seed_applied = False
+            seed_note = f"model {spec.name} rejected seed: {reason}"
+            try:
+                prediction = self._create(request, api_input)
+            except ReplicateError as retry_exc:
+                raise self._provider_error(retry_exc, request) from retry_exc
+
+        return Submission(
+            prediction_id=prediction.id,
+            provider_input=recorded_input,
+            seed_applied=seed_applied,
+            seed_note=seed_note,
+            model_version=prediction.version,
+        )
+
+    def fetch(self, prediction_id: str) -> PredictionState:
+        try:
+            prediction = self._with_retries(
+                lambda: self.client.predictions.get(prediction_id), idempotent=True
+            )
+        except ReplicateError as exc:
+            if exc.status == 404:
+                raise ProviderError(
+                    f"Replicate has no prediction {prediction_id}", retryable=False, status=404
+                ) from exc
+            raise self._provider_error(exc, None) from exc
+        return prediction_state(
+            {
+                "id": prediction.id,
+                "model": prediction.model,
+                "version": prediction.version,
+                "status": prediction.status,
+                "error": prediction.error,
+                "output": prediction.output,
+                "metrics": prediction.metrics,
+                "created_at": prediction.created_at,
+                "started_at": prediction.started_at,
+                "completed_at": prediction.completed_at,
+            }
+        )
+
+    def fetch_output(self, state: PredictionState, dest_dir: Path) -> FetchedOutput:
+        if state.status != PredictionStatus.SUCCEEDED:
+            raise ProviderError(
+                f"prediction {state.prediction_id} has no output: status {state.status}",
+                retryable=False,
+            )
+        if not state.output_url:
+            raise ProviderError(
+                f"prediction {state.prediction_id} succeeded without an output URL",
+                retryable=False,
+            )
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        target = dest_dir / f"{state.prediction_id}.mp4"
+        url = state.output_url
+        try:
+            self._with_retries(lambda: self._download(url, target), idempotent=True)
+        except ReplicateError as exc:
+            raise ProviderError(
+                f"could not download {url}: {_error_text(exc)}", retryable=True, status=exc.status
+            ) from exc
+        return FetchedOutput(video_path=target)
+
+    def cancel(self, prediction_id: str) -> None:
+        try:
+            self._with_retries(
+                lambda: self.client.predictions.cancel(prediction_id), idempotent=True
+            )
+        except ReplicateError as exc:
+            if exc.status == 404:
+                raise ProviderError(
+                    f"Replicate has no prediction {prediction_id}", retryable=False, status=404
+                ) from exc
+            raise self._provider_error(exc, None) from exc
+
+    # ----------------------------------------------------------------------------------------
+    # Input mapping
+
+    def build_input(self, request: SceneRequest) -> dict[str, Any]:
+        """The input ``submit`` would record for ``request`` (data URIs as sha256 refs)."""
+        return self._build_input(request, self._spec(request.model))[1]
+
+    def _spec(self, model: str) -> ModelSpec:
+        try:
+            return get_model(model)
+        except UnknownModelError as exc:
+            raise ProviderError(str(exc), retryable=False) from exc
+
+    def _build_input(
+        self, request: SceneRequest, spec: ModelSpec
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(what we send, what we record): they differ only where a file becomes a sha256 ref."""
+        if request.init_latent_path is not None:
+            raise ProviderError(
+                f"model {spec.name} cannot start from a latent; pass the previous clip's last "
+                "frame as init_image_path",
+                retryable=False,
+            )
+        api_input: dict[str, Any] = dict(spec.fixed_inputs)
+        api_input[spec.prompt_input] = request.prompt
+        if spec.duration_input:
+            api_input[spec.duration_input] = _json_number(spec.nearest_duration(request.duration))
+        if spec.frames_input:
+            fps = spec.fps_value or request.fps
+            api_input[spec.frames_input] = spec.frames_for(request.duration, fps)
+            if spec.fps_input:
+                api_input[spec.fps_input] = fps
+        resolution = spec.resolution_for(request.width, request.height)
+        if spec.resolution_input and resolution:
+            api_input[spec.resolution_input] = resolution
+        if request.seed is not None and spec.seed_input:
+            api_input[spec.seed_input] = int(request.seed)
+
+        recorded = dict(api_input)
+        if request.init_image_path is not None:
+            if not spec.first_frame_input:
+                raise ProviderError(
+                    f"model {spec.name} has no first-frame image input, so it cannot continue a "
+                    "scene; turn latent reuse off or pick a model that takes an image",
+                    retryable=False,
+                )
+            value, digest = self._image_input(Path(request.init_image_path))
+            api_input[spec.first_frame_input] = value
+            recorded[spec.first_frame_input] = f"sha256:{digest}"
+        return api_input, recorded
+
+    def _image_input(self, path: Path) -> tuple[str, str]:
+        """A conditioning frame as a data URI (small) or an uploaded file's URL (large)."""
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ProviderError(
+                f"cannot read conditioning frame {path}: {exc}", retryable=False
+            ) from exc
+        digest = _sha256_bytes(data)
+        encoded = base64.b64encode(data).decode("ascii")
+        if len(encoded) <= self.data_uri_max_bytes:
+            return f"data:image/png;base64,{encoded}", digest
+
+        def upload() -> Any:
+            with path.open("rb") as fh:
+                return self.client.files.create(fh, filename=path.name, content_type="image/png")
+
+        try:
+            uploaded = self._with_retries(upload, idempotent=False)
+        except ReplicateError as exc:
+            raise self._provider_error(exc, None) from exc
+        return uploaded.urls["get"], digest
+
+    # ----------------------------------------------------------------------------------------
+    # HTTP plumbing
+
+    def _create(self, request: SceneRequest, api_input: dict[str, Any]) -> Any:
+        params: dict[str, Any] = {}
+        if request.webhook_url:
+            params["webhook"] = request.webhook_url
+            params["webhook_events_filter"] = ["completed"]
+        if request.version:
+            create = lambda: self.client.predictions.create(  # noqa: E731
+                version=request.version, input=api_input, **params
+            )
+        else:
+            create = lambda: self.client.predictions.create(  # noqa: E731
+                model=request.model, input=api_input, **params
+            )
+        try:
+            return self._with_retries(create, idempotent=False)
+        except ValueError as exc:  # the client refuses a malformed model reference
+            raise ProviderError(str(exc), retryable=False) from exc
+
+    def _remember_response(self, response: httpx.Response) -> None:
+        self._local.retry_after = response.headers.get("Retry-After")
+
+    def _retry_after(self, exc: ReplicateError) -> float | None:
+        header = getattr(self._local, "retry_after", None)
+        if header:
+            try:
+                return float(header)
+            except ValueError:
+                pass  # an HTTP date; fall back to the body
+        match = _RETRY_IN_DETAIL.search(exc.detail or "")
+        return float(match.group(1)) if match else None
+
+    def _backoff(self, attempt: int) -> float:
+        base = self.backoff_seconds * (2**attempt)
+        return min(base * (1 + random.uniform(0, 0.25)), MAX_BACKOFF_SECONDS)
+
+    def _with_retries(self, call: Callable[[], T], *, idempotent: bool) -> T:
+        """Run ``call`` with bounded retries on 429, 5xx and network errors.
+
+        ``idempotent=False`` (creating a prediction, uploading) retries network errors only when
+        the request cannot have reached the server.
+        """
+        attempt = 0
+        while True:
+            self._local.retry_after = None
+            try:
+                return call()
+            except ReplicateError as exc:
+                status = exc.status or 0
+                if attempt >= self.max_retries or not (status == 429 or status >= 500):
+                    raise
+                if status == 429:
+                    wait = self._retry_after(exc)
+                    wait = self._backoff(attempt) if wait is None else wait
+                    wait = min(wait, self.max_retry_after)
+                else:
+                    wait = self._backoff(attempt)
+                logger.info("Replicate answered %s, retrying in %.2fs", status, wait)
+            except httpx.TransportError as exc:
+                may_have_arrived = not isinstance(exc, _NOT_SENT_ERRORS)
+                if attempt >= self.max_retries or (may_have_arrived and not idempotent):
+                    hint = (
+                        " (the request may have reached Replicate: check for an existing "
+                        "prediction before retrying)"
+                        if may_have_arrived and not idempotent
+                        else ""
+                    )
+                    raise ProviderError(
+                        f"network error talking to Replicate: {exc!r}{hint}", retryable=True
+                    ) from exc
+                wait = self._backoff(attempt)
+                logger.info("network error talking to Replicate (%r), retrying", exc)
+            attempt += 1
+            self._sleep(wait)
+
+    def _download(self, url: str, target: Path) -> None:
+        # No Authorization header: output URLs are public (replicate.delivery), and sending our
+        # token to another host would leak it.
+        part = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+        try:
+            with httpx.stream(
+                "GET", url, timeout=self._download_timeout, follow_redirects=True
+            ) as response:
+                if response.status_code in (404, 410):
+                    raise ProviderError(
+                        f"output {url} is gone (HTTP {response.status_code}); Replicate deletes "
+                        "API prediction outputs after about an hour",
+                        retryable=False,
+                        status=response.status_code,
+                    )
+                if response.status_code >= 500:
+                    raise ReplicateError(
+                        title="output download failed",
+                        status=response.status_code,
+                        detail=f"GET {url} answered {response.status_code}",
+                    )
+                if response.status_code != 200:
+                    raise ProviderError(
+                        f"output download {url} answered HTTP {response.status_code}",
+                        retryable=False,
+                        status=response.status_code,
+                    )
+                with part.open("wb") as fh:
+                    for chunk in response.iter_bytes(DOWNLOAD_CHUNK_BYTES):
+                        fh.write(chunk)
+            with part.open("rb") as fh:
+                head = fh.read(12)
+            if len(head) < 8 or head[4:8] != b"ftyp":
+                raise ProviderError(f"output {url} is not an mp4 (no ftyp box)", retryable=False)
+            part.replace(target)
+        except ReplicateError as exc:
+            if exc.status and exc.status >= 500:
+                raise
+            raise ProviderError(_error_text(exc), retryable=False, status=exc.status) from exc
+        finally:
+            part.unlink(missing_ok=True)
+
+    # ----------------------------------------------------------------------------------------
+    # Errors
+
+    @staticmethod
+    def _rejects_seed(exc: ReplicateError, spec: ModelSpec) -> bool:
+        detail = exc.detail or ""
+        if not spec.seed_input:
+            return False
+        return re.search(rf"\b{re.escape(spec.seed_input)}\b", detail) is not None
+
+    @staticmethod
+    def _provider_error(exc: ReplicateError, request: SceneRequest | None) -> ProviderError:
+        status = exc.status or 0
+        detail = _error_text(exc)
+        if status == 401:
+            return ProviderError(AUTH_MESSAGE, retryable=False, status=401)
+        if status == 404 and request is not None:
+            target = f"version {request.version}" if request.version else "model"
+            return ProviderError(
+                f"Replicate does not know {target} {request.model!r} ({detail}); check the model "
+                "name or COHERENCE_EXTRA_MODELS",
+                retryable=False,
+                status=404,
+            )
+        if status == 429 or status >= 500:
+            return ProviderError(
+                f"Replicate is unavailable after retries: HTTP {status} {detail}",
+                retryable=True,
+                status=status,
+            )
+        return ProviderError(
+            f"Replicate refused the request: {detail}", retryable=False, status=status
+        )

@@ -1,0 +1,521 @@
+"""ReplicateProvider through the real ``replicate`` client against the loopback server."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import math
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline import media
+from pipeline.providers.base import PredictionState, PredictionStatus, ProviderError, SceneRequest
+from pipeline.providers.registry import (
+    BUILTIN_MODELS,
+    KLING_V21,
+    MINIMAX_VIDEO_01,
+    SEEDANCE_LITE,
+    SEEDANCE_PRO,
+    WAN_I2V_FAST,
+)
+from pipeline.providers.replicate import AUTH_MESSAGE, ReplicateProvider, prediction_state
+from pipeline.replicate_server import ReplicateServer, version_id
+from pipeline.webhooks import verify_replicate_webhook
+from tests.providers import TOKEN, WebhookReceiver, make_server, write_frame_png
+
+CREATE_BY_MODEL = "POST /v1/models/{owner}/{name}/predictions"
+
+
+@pytest.fixture
+def server() -> Iterator[ReplicateServer]:
+    with make_server() as srv:
+        yield srv
+
+
+@pytest.fixture
+def configure(settings, server):
+    """Point settings at the loopback server; returns a factory for providers."""
+    settings.REPLICATE_API_TOKEN = TOKEN
+    settings.REPLICATE_BASE_URL = server.base_url
+    settings.COHERENCE_PROVIDER_MAX_RETRIES = 5
+    settings.COHERENCE_PROVIDER_BACKOFF_SECONDS = 0.01
+    settings.COHERENCE_EXTRA_MODELS = {}
+
+    def build(**options) -> ReplicateProvider:
+        return ReplicateProvider(**options)
+
+    return build
+
+
+@pytest.fixture
+def provider(configure) -> ReplicateProvider:
+    return configure()
+
+
+@pytest.fixture
+def frame_png(tmp_path) -> Path:
+    return write_frame_png(tmp_path / "last.png")
+
+
+def scene(model: str = SEEDANCE_LITE, **overrides) -> SceneRequest:
+    values = {
+        "model": model,
+        "prompt": "a red fox runs through snow",
+        "duration": 5.0,
+        "seed": 1234,
+        "width": 128,
+        "height": 72,
+        "fps": 12,
+    }
+    values.update(overrides)
+    return SceneRequest(**values)
+
+
+def poll(
+    provider: ReplicateProvider, prediction_id: str, interval: float = 0.02
+) -> PredictionState:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        state = provider.fetch(prediction_id)
+        if state.status.is_terminal:
+            return state
+        time.sleep(interval)
+    raise AssertionError(f"prediction {prediction_id} did not finish")
+
+
+# ------------------------------------------------------------------------------------------------
+# Input mapping
+
+
+def test_seed_model_gets_seed_and_no_image_without_init_frame(provider, server):
+    submission = provider.submit(scene())
+
+    sent = server.prediction(submission.prediction_id)["input"]
+    assert sent == {
+        "prompt": "a red fox runs through snow",
+        "duration": 5,
+        "resolution": "480p",
+        "seed": 1234,
+    }
+    assert submission.provider_input == sent
+    assert submission.seed_applied is True
+    assert submission.seed_note == ""
+    assert submission.model_version == version_id(SEEDANCE_LITE)
+    assert server.created_by_model_prompt[(SEEDANCE_LITE, "a red fox runs through snow")] == 1
+
+
+def test_first_frame_goes_as_data_uri_and_is_recorded_as_sha256(provider, server, frame_png):
+    submission = provider.submit(scene(init_image_path=frame_png))
+
+    digest = hashlib.sha256(frame_png.read_bytes()).hexdigest()
+    assert submission.provider_input["image"] == f"sha256:{digest}"
+    sent = server.prediction(submission.prediction_id)["input"]["image"]
+    header, _, encoded = sent.partition(",")
+    assert header == "data:image/png;base64"
+    assert hashlib.sha256(base64.b64decode(encoded)).hexdigest() == digest
+    finished = server.wait_for(submission.prediction_id)
+    assert finished["status"] == "succeeded"
+    assert "Conditioning on image" in finished["logs"]
+
+
+def test_large_first_frame_goes_through_the_files_api(configure, server, frame_png):
+    provider = configure(data_uri_max_bytes=0)  # every frame counts as "large"
+
+    submission = provider.submit(scene(init_image_path=frame_png))
+
+    digest = hashlib.sha256(frame_png.read_bytes()).hexdigest()
+    assert submission.provider_input["image"] == f"sha256:{digest}"
+    sent = server.prediction(submission.prediction_id)["input"]["image"]
+    assert sent.startswith(f"{server.base_url}/v1/files/")
+    assert server.requests_by_endpoint["POST /v1/files"] == 1
+    assert server.wait_for(submission.prediction_id)["status"] == "succeeded"
+
+
+def test_model_without_seed_input_is_never_sent_one(provider, server, frame_png):
+    submission = provider.submit(scene(MINIMAX_VIDEO_01, init_image_path=frame_png))
+
+    sent = server.prediction(submission.prediction_id)["input"]
+    assert "seed" not in sent
+    assert sent["first_frame_image"].startswith("data:image/png;base64,")
+    assert set(sent) == {"prompt", "first_frame_image"}
+    assert submission.seed_applied is False
+    assert submission.seed_note == f"model {MINIMAX_VIDEO_01} has no seed input"
+    assert server.responses_by_status[422] == 0
+
+
+def test_kling_duration_snaps_to_allowed_value_and_resolution_maps_to_mode(provider, server):
+    submission = provider.submit(scene(KLING_V21, duration=3.0, width=1920, height=1080))
+
+    sent = server.prediction(submission.prediction_id)["input"]
+    assert sent == {"prompt": "a red fox runs through snow", "duration": 5, "mode": "pro"}
+    assert submission.seed_applied is False
+    assert "no seed input" in submission.seed_note
+
+
+def test_wan_duration_becomes_a_frame_count(provider, server):
+    submission = provider.submit(scene(WAN_I2V_FAST, duration=6.0, width=1280, height=720))
+
+    sent = server.prediction(submission.prediction_id)["input"]
+    assert sent["num_frames"] == 97  # 6 s * 16 fps + 1, on the 4n+1 grid from 81
+    assert sent["frames_per_second"] == 16
+    assert sent["resolution"] == "720p"
+    assert sent["seed"] == 1234
+
+
+@pytest.mark.parametrize(
+    ("model", "planned", "rendered"),
+    [
+        (SEEDANCE_LITE, 1.0, 2.0),
+        (SEEDANCE_LITE, 7.4, 7.0),
+        (KLING_V21, 7.5, 10.0),
+        (WAN_I2V_FAST, 1.0, 5.0),
+        (MINIMAX_VIDEO_01, 2.0, 6.0),
+    ],
+)
+def test_rendered_seconds_is_what_the_model_will_bill(model, planned, rendered):
+    spec = next(spec for spec in BUILTIN_MODELS if spec.name == model)
+    assert spec.rendered_seconds(planned) == rendered
+
+
+def test_no_seed_requested_means_none_sent_and_no_note(provider, server):
+    submission = provider.submit(scene(SEEDANCE_PRO, seed=None))
+
+    assert "seed" not in server.prediction(submission.prediction_id)["input"]
+    assert submission.seed_applied is False
+    assert submission.seed_note == ""
+    # The server drew a random seed and, Cog-style, only mentions it in the logs.
+    assert "Using seed:" in server.wait_for(submission.prediction_id)["logs"]
+
+
+def test_model_without_image_input_cannot_continue_a_scene(provider, server, settings, frame_png):
+    settings.COHERENCE_EXTRA_MODELS = {
+        "acme/text-only": {"provider": "replicate", "seed_input": "seed"}
+    }
+
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(scene("acme/text-only", init_image_path=frame_png))
+
+    assert caught.value.retryable is False
+    assert "no first-frame image input" in str(caught.value)
+    assert sum(server.requests_by_endpoint.values()) == 0
+
+
+def test_latent_is_refused_for_hosted_models(provider, server, tmp_path):
+    with pytest.raises(ProviderError, match="cannot start from a latent"):
+        provider.submit(scene(init_latent_path=tmp_path / "final.npy"))
+    assert sum(server.requests_by_endpoint.values()) == 0
+
+
+def test_pinned_version_creates_through_versions_endpoint(provider, server):
+    submission = provider.submit(scene(version=version_id(SEEDANCE_LITE)))
+
+    assert server.requests_by_endpoint["POST /v1/predictions"] == 1
+    assert server.requests_by_endpoint[CREATE_BY_MODEL] == 0
+    assert submission.model_version == version_id(SEEDANCE_LITE)
+
+
+def test_webhook_url_is_sent_with_completed_filter(provider, server):
+    submission = provider.submit(scene(webhook_url="https://coherence.example/api/hooks/"))
+
+    data = server.prediction(submission.prediction_id)
+    assert data["webhook"] == "https://coherence.example/api/hooks/"
+    assert data["webhook_events_filter"] == ["completed"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Errors and retries
+
+
+def test_seed_rejected_by_schema_is_retried_without_seed_and_recorded(provider, server):
+    server.reject_seed_models = {SEEDANCE_PRO}
+
+    submission = provider.submit(scene(SEEDANCE_PRO))
+
+    assert submission.seed_applied is False
+    assert "seed" not in submission.provider_input
+    assert submission.seed_note == (
+        f"model {SEEDANCE_PRO} rejected seed: - input: Additional property seed is not allowed"
+    )
+    assert server.responses_by_status[422] == 1
+    assert server.requests_by_endpoint[CREATE_BY_MODEL] == 2
+    assert server.prediction_ids() == [submission.prediction_id]
+    assert "seed" not in server.prediction(submission.prediction_id)["input"]
+
+
+def test_429_on_create_waits_retry_after_then_succeeds(configure, server):
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        time.sleep(seconds)
+
+    provider = configure(sleep=sleep)
+    server.burst_429 = 1
+    started = time.monotonic()
+
+    submission = provider.submit(scene())
+
+    assert sleeps == [1.0]
+    assert time.monotonic() - started >= 1.0
+    assert server.requests_by_endpoint[CREATE_BY_MODEL] == 2
+    assert server.prediction_ids() == [submission.prediction_id]
+
+
+def test_retry_after_is_bounded(configure, server):
+    sleeps: list[float] = []
+    provider = configure(sleep=sleeps.append, max_retry_after=0.2)
+    server.configure(burst_429=1, retry_after=3600)
+
+    provider.submit(scene())
+
+    assert sleeps == [0.2]
+
+
+def test_5xx_burst_on_create_is_retried_with_backoff(configure, server):
+    sleeps: list[float] = []
+    provider = configure(sleep=sleeps.append)
+    server.burst_5xx = 3
+
+    submission = provider.submit(scene())
+
+    assert len(sleeps) == 3
+    assert sleeps[0] < sleeps[1] < sleeps[2]  # exponential
+    assert server.requests_by_endpoint[CREATE_BY_MODEL] == 4
+    assert server.prediction_ids() == [submission.prediction_id]
+
+
+def test_5xx_on_fetch_is_retried(provider, server):
+    submission = provider.submit(scene())
+    server.burst_5xx = 2
+
+    state = poll(provider, submission.prediction_id)
+
+    assert state.status == PredictionStatus.SUCCEEDED
+
+
+def test_5xx_that_never_ends_is_a_retryable_error(configure, server):
+    provider = configure(max_retries=2, sleep=lambda _s: None)
+    server.burst_5xx = 100
+
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(scene())
+
+    assert caught.value.retryable is True
+    assert caught.value.status in (500, 502)
+    assert server.requests_by_endpoint[CREATE_BY_MODEL] == 3
+    assert server.prediction_ids() == []
+
+
+def test_network_error_before_sending_is_retried_then_reported(configure, server):
+    server.stop()  # nothing listens on the port any more: connection refused
+    provider = configure(max_retries=2, sleep=lambda _s: None)
+
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(scene())
+
+    assert caught.value.retryable is True
+    assert "network error" in str(caught.value)
+
+
+def test_other_422_fails_with_the_api_detail(configure, server):
+    # The server's copy of the schema lacks `resolution`: an input error that is not about seed.
+    lite = next(spec for spec in BUILTIN_MODELS if spec.name == SEEDANCE_LITE)
+    narrowed = dataclasses.replace(
+        lite,
+        resolution_input=None,
+        accepted_inputs=lite.accepted_inputs - {"resolution"},
+    )
+    server.add_model(narrowed)
+    provider = configure()
+
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(scene())
+
+    assert caught.value.retryable is False
+    assert caught.value.status == 422
+    assert "Additional property resolution is not allowed" in str(caught.value)
+    assert server.requests_by_endpoint[CREATE_BY_MODEL] == 1
+
+
+def test_unknown_version_is_a_non_retryable_422(provider):
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(scene(version="0" * 64))
+
+    assert caught.value.retryable is False
+    assert "does not exist" in str(caught.value)
+
+
+def test_bad_token_is_a_clear_non_retryable_error(configure, server):
+    provider = configure(api_token="r8_wrong")
+
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(scene())
+
+    assert str(caught.value) == AUTH_MESSAGE
+    assert caught.value.retryable is False
+    assert caught.value.status == 401
+
+
+def test_unknown_model_is_a_clear_non_retryable_error(provider, settings):
+    settings.COHERENCE_EXTRA_MODELS = {"acme/not-on-replicate": {"provider": "replicate"}}
+
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(scene("acme/not-on-replicate"))
+
+    assert caught.value.retryable is False
+    assert caught.value.status == 404
+    assert "acme/not-on-replicate" in str(caught.value)
+
+
+def test_model_missing_from_registry_fails_before_any_request(provider, server):
+    with pytest.raises(ProviderError, match="Unknown model"):
+        provider.submit(scene("nobody/nothing"))
+    assert sum(server.requests_by_endpoint.values()) == 0
+
+
+# ------------------------------------------------------------------------------------------------
+# Completion, outputs, cancel
+
+
+def test_output_is_downloaded_and_is_a_valid_mp4(provider, server, tmp_path):
+    submission = provider.submit(scene())
+    state = poll(provider, submission.prediction_id)
+
+    fetched = provider.fetch_output(state, tmp_path / "clips")
+
+    info = media.probe(fetched.video_path)
+    assert (info.width, info.height, info.codec) == (128, 72, "h264")
+    assert info.frame_count == 12  # 1 s at 12 fps (the server's small render option)
+    assert state.predict_time is not None and state.predict_time > 0
+    assert state.extra["version"] == version_id(SEEDANCE_LITE)
+    assert not list((tmp_path / "clips").glob(".*.part"))
+
+
+def test_list_output_is_understood(provider, server, tmp_path):
+    server.list_output_models = {MINIMAX_VIDEO_01}
+    submission = provider.submit(scene(MINIMAX_VIDEO_01))
+
+    state = poll(provider, submission.prediction_id)
+
+    assert isinstance(server.prediction(submission.prediction_id)["output"], list)
+    assert state.output_url and state.output_url.endswith("/output.mp4")
+    assert media.probe(provider.fetch_output(state, tmp_path).video_path).frame_count == 12
+
+
+def test_continuing_from_a_last_frame_starts_the_next_clip_on_it(provider, server, tmp_path):
+    first = poll(provider, provider.submit(scene()).prediction_id)
+    clip = provider.fetch_output(first, tmp_path / "a").video_path
+    last = tmp_path / "last.png"
+    media.save_png(media.last_frame(clip), last)
+
+    follow = scene(prompt="the fox leaps over a log", init_image_path=last)
+    continued = poll(provider, provider.submit(follow).prediction_id)
+    fresh = poll(
+        provider, provider.submit(dataclasses.replace(follow, init_image_path=None)).prediction_id
+    )
+
+    target = media.load_png(last).astype(np.float32)
+    continued_first = media.first_frame(provider.fetch_output(continued, tmp_path / "b").video_path)
+    fresh_first = media.first_frame(provider.fetch_output(fresh, tmp_path / "c").video_path)
+    continued_error = np.abs(continued_first.astype(np.float32) - target).mean()
+    fresh_error = np.abs(fresh_first.astype(np.float32) - target).mean()
+    assert continued_error < fresh_error / 2
+
+
+def test_failed_prediction_shows_failed_with_error(provider, server, tmp_path):
+    server.fail_next = 1
+    submission = provider.submit(scene())
+
+    state = poll(provider, submission.prediction_id)
+
+    assert state.status == PredictionStatus.FAILED
+    assert state.error == server.fail_message
+    assert state.output_url is None
+    with pytest.raises(ProviderError, match="has no output"):
+        provider.fetch_output(state, tmp_path)
+
+
+def test_cancel(provider, server):
+    server.latency = 5.0
+    submission = provider.submit(scene())
+
+    provider.cancel(submission.prediction_id)
+
+    state = provider.fetch(submission.prediction_id)
+    assert state.status == PredictionStatus.CANCELED
+    assert server.requests_by_endpoint["POST /v1/predictions/{id}/cancel"] == 1
+
+
+def test_fetch_and_cancel_of_unknown_prediction_are_clear_errors(provider):
+    for call in (provider.fetch, provider.cancel):
+        with pytest.raises(ProviderError) as caught:
+            call("doesnotexist")
+        assert caught.value.status == 404
+        assert caught.value.retryable is False
+
+
+def test_expired_output_is_a_clear_error(provider, server, tmp_path):
+    gone = PredictionState(
+        prediction_id="old",
+        status=PredictionStatus.SUCCEEDED,
+        output_url=f"{server.base_url}/files/old/output.mp4",
+    )
+
+    with pytest.raises(ProviderError) as caught:
+        provider.fetch_output(gone, tmp_path)
+
+    assert caught.value.retryable is False
+    assert "about an hour" in str(caught.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# Requests per prediction: polling vs webhook
+
+
+def test_requests_per_prediction_polling_vs_webhook(configure, server, tmp_path, record_property):
+    """A prediction that takes ~1.2 s, polled every 0.2 s, against one completed webhook."""
+    provider = configure()
+    server.latency = 0.6  # per phase: starting -> processing -> done
+    poll_interval = 0.2
+
+    polled = provider.submit(scene(prompt="polled"))
+    state = poll(provider, polled.prediction_id, interval=poll_interval)
+    provider.fetch_output(state, tmp_path / "polled")
+    polling_requests = server.requests_by_prediction[polled.prediction_id]
+
+    with WebhookReceiver() as receiver:
+        hooked = provider.submit(scene(prompt="hooked", webhook_url=receiver.url))
+        delivery = receiver.wait_for(1)[0]
+        payload = verify_replicate_webhook(
+            headers=delivery.headers, body=delivery.body, secret=server.webhook_secret
+        )
+        hooked_state = prediction_state(payload)
+        provider.fetch_output(hooked_state, tmp_path / "hooked")
+    webhook_requests = server.requests_by_prediction[hooked.prediction_id]
+
+    created = datetime.fromisoformat(state.extra["created_at"].replace("Z", "+00:00"))
+    completed = datetime.fromisoformat(state.extra["completed_at"].replace("Z", "+00:00"))
+    lifetime = (completed - created).total_seconds()
+    # prediction.wait() polls every 0.5 s: 1 create + a GET per 0.5 s of lifetime + the download.
+    client_wait_estimate = 1 + math.ceil(lifetime / 0.5) + 1
+    print(
+        f"\nHTTP requests per prediction ({lifetime:.1f}s lifetime): "
+        f"polling every {poll_interval}s = {polling_requests}, webhook = {webhook_requests}; "
+        f"client prediction.wait() would be ~{client_wait_estimate}; "
+        f"a 180 s hosted prediction polled every {poll_interval}s would be "
+        f"~{2 + math.ceil(180 / poll_interval)}, with a webhook still 2"
+    )
+    record_property("requests_polling", polling_requests)
+    record_property("requests_webhook", webhook_requests)
+
+    assert hooked_state.status == PredictionStatus.SUCCEEDED
+    assert webhook_requests == 2  # 1 create + 1 download, no GETs at all
+    assert server.requests_by_endpoint["GET /v1/predictions/{id}"] == polling_requests - 2
+    assert polling_requests >= 2 + 4  # create + download + several GETs
+    assert len(receiver.received) == 1  # events filter: completed only
