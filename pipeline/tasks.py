@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 from django_q.conf import Conf
 from django_q.tasks import async_task
@@ -95,6 +96,10 @@ def start_generation_task(generation_id: str) -> None:
 def _run_scene(scene_id: int) -> Outcome:
     try:
         return orchestration.run_scene(scene_id=scene_id)
+    except DatabaseError:
+        # The database itself is away (restart, failover): nothing about the scene is known to be
+        # wrong, so leave it claimed; the reconciler resubmits it once it is stale.
+        raise
     except Exception as exc:
         # Never leave a scene half-claimed by a bug: fail it readably, then let django-q record it.
         orchestration.fail_scene(scene_id=scene_id, message=f"internal error: {exc!r}")

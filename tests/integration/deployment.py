@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 class Deployment:
     def __init__(self, var_dir: Path, **env: str) -> None:
         self.var_dir = var_dir
+        var_dir.mkdir(parents=True, exist_ok=True)
         self.clusters: list[subprocess.Popen] = []
         self._pg_admin_url: str | None = None
         self._pg_name: str | None = None

@@ -1,0 +1,45 @@
+"""A PostgreSQL restart in the middle of a generation: the workers reconnect, nothing is lost."""
+
+import os
+import subprocess
+import time
+
+import pytest
+from django.db import connections
+
+from tests.integration.test_qcluster import completed_predictions, create, finished
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+
+
+def restart_postgres() -> None:
+    data_dir, pg_bin = os.environ.get("PG_DATA_DIR"), os.environ.get("PG_BIN")
+    assert data_dir and pg_bin, ".ci/run exports PG_DATA_DIR and PG_BIN for this test"
+    subprocess.run(
+        ["su", "postgres", "-c", f"{pg_bin}/pg_ctl -D {data_dir} -m fast -w restart"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def test_a_database_restart_mid_generation_loses_nothing(deployment, tmp_path):
+    deployment.env["COHERENCE_LOCAL_LATENCY"] = "0.8"
+    deployment.env["COHERENCE_STALE_AFTER_SECONDS"] = "3"
+    deployment.start_cluster()
+    gid = create(deployment, tmp_path)
+    deployment.wait_for(
+        f"result = Scene.objects.filter(generation_id='{gid}', status='succeeded').count() >= 1",
+        timeout=60,
+        interval=0.2,
+    )
+    try:
+        restart_postgres()
+    finally:
+        connections.close_all()  # this process's own connections died with the server
+    time.sleep(3.5)
+    deployment.manage("reconcile")
+    result = finished(deployment, gid, timeout=120)
+    if result["status"] != "succeeded":
+        pytest.fail(f"generation {result['status']}: {result['error']}")
+    assert sorted(s["prediction"] for s in result["scenes"]) == completed_predictions(deployment)
