@@ -11,14 +11,16 @@ import json
 import logging
 import shutil
 import tempfile
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -226,13 +228,17 @@ def run_scene(*, scene_id: int) -> Outcome:
     except ProviderError as exc:
         return _submission_failed(scene_id=scene_id, error=exc)
 
-    Scene.objects.filter(pk=scene_id, status=Scene.Status.SUBMITTING).update(
-        status=Scene.Status.RUNNING,
-        prediction_id=submission.prediction_id,
-        provider_input=submission.provider_input,
-        seed_applied=submission.seed_applied if seed is not None else None,
-        seed_note=submission.seed_note,
-        model_version=submission.model_version or "",
+    # The provider has accepted (and may bill) this prediction: its id must reach the database
+    # even across a database restart, or the scene would be submitted a second time.
+    _persist_through_outage(
+        lambda: Scene.objects.filter(pk=scene_id, status=Scene.Status.SUBMITTING).update(
+            status=Scene.Status.RUNNING,
+            prediction_id=submission.prediction_id,
+            provider_input=submission.provider_input,
+            seed_applied=submission.seed_applied if seed is not None else None,
+            seed_note=submission.seed_note,
+            model_version=submission.model_version or "",
+        )
     )
     if seed is not None and not submission.seed_applied:
         _add_warning(
@@ -246,6 +252,22 @@ def run_scene(*, scene_id: int) -> Outcome:
             model_version=submission.model_version
         )
     return advance_scene(scene_id=scene_id)
+
+
+def _persist_through_outage(write: Callable[[], Any], *, seconds: float = 30.0) -> Any:
+    """Run a write, retrying on a lost database connection for up to ``seconds``."""
+    deadline = time.monotonic() + seconds
+    delay = 0.2
+    while True:
+        try:
+            return write()
+        except (OperationalError, InterfaceError):
+            if time.monotonic() + delay > deadline:
+                raise
+            logger.warning("database unavailable while storing a prediction id; retrying")
+            connection.close()
+            time.sleep(delay)
+            delay = min(delay * 2, 3.0)
 
 
 def _submission_failed(*, scene_id: int, error: ProviderError) -> Outcome:

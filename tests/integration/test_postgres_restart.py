@@ -16,9 +16,16 @@ def restart_postgres() -> None:
     data_dir, pg_bin = os.environ.get("PG_DATA_DIR"), os.environ.get("PG_BIN")
     assert data_dir and pg_bin, ".ci/run exports PG_DATA_DIR and PG_BIN for this test"
     subprocess.run(
-        ["su", "postgres", "-c", f"{pg_bin}/pg_ctl -D {data_dir} -m fast -w restart"],
+        [
+            "su",
+            "postgres",
+            "-c",
+            f"{pg_bin}/pg_ctl -D {data_dir} -l {data_dir}.log -m fast -w restart",
+        ],
         check=True,
-        capture_output=True,
+        # The new postmaster inherits these: a pipe would never close, so send them nowhere.
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         timeout=60,
     )
 
