@@ -34,5 +34,9 @@ bench: install
 	$(PY) -m bench.pipeline_bench
 	$(PY) -m bench.coherence_ablation
 
+# A larger load + faults run than CI's (figures for the closing note).
+soak: install
+	COHERENCE_SOAK_GENERATIONS=$${COHERENCE_SOAK_GENERATIONS:-150} $(PY) -m pytest -m soak -s -q
+
 clean:
 	rm -rf var .pytest_cache
