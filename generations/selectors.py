@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
-from generations.models import Generation, Scene
+from generations.models import Generation, IdempotencyKey, Scene
 
 
 def generations_visible_to(user: Any) -> QuerySet[Generation]:
@@ -42,3 +43,26 @@ def scenes_with_seed(*, seed: int, user: Any | None = None) -> QuerySet[Scene]:
     if user is not None and not getattr(user, "is_staff", False):
         scenes = scenes.filter(generation__owner=user)
     return scenes
+
+
+def generation_recipe(generation: Generation) -> dict[str, Any]:
+    """The recipe that is embedded in the generation's final video, as a dict."""
+    from pipeline.orchestration import recipe_metadata
+
+    return json.loads(recipe_metadata(generation)["coherence_recipe"])
+
+
+def continuity_by_boundary(generation: Generation) -> dict[int, dict[str, Any]]:
+    """The coherence report's boundaries keyed by the index of the scene they lead into."""
+    report = generation.coherence_report or {}
+    return {b["to_index"]: b for b in report.get("boundaries", [])}
+
+
+def generations_with_scenes(queryset: QuerySet[Generation]) -> QuerySet[Generation]:
+    """``queryset`` with every generation's scenes (and each scene's latent source) prefetched."""
+    scenes = Scene.objects.select_related("latent_source").order_by("index")
+    return queryset.prefetch_related(Prefetch("scenes", queryset=scenes))
+
+
+def idempotency_record(*, owner: Any, key: str) -> IdempotencyKey | None:
+    return IdempotencyKey.objects.select_related("generation").filter(owner=owner, key=key).first()

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import numbers
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from generations.coherence_settings import merge_coherence_settings
-from generations.models import SEED_MAX, Generation, Scene
+from generations.models import SEED_MAX, Generation, IdempotencyKey, Scene
+from generations.selectors import idempotency_record
 from pipeline.providers.registry import (
     LOCAL_MODEL,
     LOCAL_PROVIDER,
@@ -69,7 +75,8 @@ def validate_plan(scenes: Any) -> list[dict[str, Any]]:
         duration = scene.get("duration")
         if isinstance(duration, bool) or not isinstance(duration, numbers.Real):
             errors[f"{key}.duration"] = "The duration must be a number of seconds."
-        elif not low <= float(duration) <= high:
+        # Compared without float(): a JSON integer too big for a float must not crash the check.
+        elif not low <= duration <= high:
             errors[f"{key}.duration"] = f"The duration must be between {low} and {high} seconds."
         continuous = scene.get("continuous", False)
         if not isinstance(continuous, bool):
@@ -86,6 +93,10 @@ def validate_plan(scenes: Any) -> list[dict[str, Any]]:
 
 
 def resolve_model(*, provider: str | None, model: str | None) -> tuple[str, str]:
+    if provider is not None and not isinstance(provider, str):
+        raise ValidationError({"provider": "The provider must be a string."})
+    if model is not None and not isinstance(model, str):
+        raise ValidationError({"model": "The model must be a string."})
     provider = provider or settings.COHERENCE_PROVIDER
     if provider not in DEFAULT_MODELS:
         raise ValidationError(
@@ -215,3 +226,232 @@ def regenerate_generation(
         source_generation=source,
         enqueue=enqueue,
     )
+
+
+# --- API helpers: idempotent create, cancel, provider webhooks ----------------------------------
+
+
+class IdempotencyKeyReused(Exception):
+    """An Idempotency-Key sent again with a different request: refused, nothing is created."""
+
+
+def _request_fingerprint(fields: dict[str, Any]) -> str:
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _replayed_generation(*, owner: Any, key: str, fingerprint: str) -> Generation | None:
+    record = idempotency_record(owner=owner, key=key)
+    if record is None:
+        return None
+    if record.request_hash != fingerprint:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used with a different request; "
+            "use a new key for a new generation."
+        )
+    return record.generation
+
+
+def create_generation_idempotent(
+    *, owner: Any, idempotency_key: str, **fields: Any
+) -> tuple[Generation, bool]:
+    """``create_generation`` once per (owner, key): a retry with the same fields returns the first
+    generation and ``False`` instead of creating a second one.
+
+    Race-safe: the key row is inserted in the same transaction as the generation, so when two
+    requests race, the unique constraint lets one commit and rolls the other back whole (its
+    generation, scenes and on-commit enqueue included); the loser answers with the winner's
+    generation. Raises IdempotencyKeyReused when the key was used with different fields.
+    """
+    fingerprint = _request_fingerprint(fields)
+    replayed = _replayed_generation(owner=owner, key=idempotency_key, fingerprint=fingerprint)
+    if replayed is not None:
+        return replayed, False
+    try:
+        with transaction.atomic():
+            generation = create_generation(owner=owner, **fields)
+            IdempotencyKey.objects.create(
+                owner=owner, key=idempotency_key, request_hash=fingerprint, generation=generation
+            )
+    except IntegrityError:
+        replayed = _replayed_generation(owner=owner, key=idempotency_key, fingerprint=fingerprint)
+        if replayed is None:
+            raise
+        return replayed, False
+    return generation, True
+
+
+def cancel_generation(*, generation: Generation) -> bool:
+    """Cancel an unfinished generation (in-flight predictions too); False if it had ended."""
+    from pipeline import orchestration
+
+    return orchestration.cancel_generation(generation_id=generation.pk)
+
+
+def receive_replicate_webhook(*, webhook_id: str, payload: dict[str, Any]) -> str:
+    """Apply a verified Replicate webhook once and queue whatever comes next.
+
+    Returns what happened: "queued", "duplicate", "unknown prediction" or "ignored".
+    """
+    from pipeline import orchestration, tasks
+
+    kind, scene_id = orchestration.receive_prediction_webhook(
+        webhook_id=webhook_id, payload=payload
+    )
+    if kind == "queued" and scene_id is not None:
+        tasks.enqueue_advance(scene_id, payload)
+    return kind
+
+
+# --- replaying a recipe embedded in a final video ---------------------------------------------
+
+
+def recipe_from_video(path: Path) -> dict[str, Any]:
+    """The recipe a final video carries in its metadata (written by
+    ``pipeline.orchestration.recipe_metadata``). Every failure is a ValidationError on "video"."""
+    from pipeline import media
+
+    try:
+        raw = media.read_metadata(Path(path)).get("coherence_recipe")
+    except media.MediaError as exc:
+        raise ValidationError({"video": str(exc)}) from None
+    if not raw:
+        raise ValidationError(
+            {"video": f"{path} carries no coherence recipe (only final Coherence videos do)."}
+        )
+    try:
+        recipe = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ValidationError(
+            {"video": f"{path}: its coherence recipe is not valid JSON."}
+        ) from None
+    if not isinstance(recipe, dict) or not isinstance(recipe.get("scenes"), list):
+        raise ValidationError({"video": f"{path}: its coherence recipe has no list of scenes."})
+    return recipe
+
+
+def replay_recipe(
+    *,
+    recipe: dict[str, Any],
+    seed: Any = KEEP_SEED,
+    owner: Any = None,
+    title: str | None = None,
+    enqueue: bool = True,
+) -> Generation:
+    """A new generation from an embedded recipe: no database source is needed, but the new
+    generation is linked to the recipe's generation when that still exists."""
+    from generations.selectors import find_generation
+
+    scenes = [
+        {key: scene[key] for key in ("prompt", "duration", "continuous") if key in scene}
+        if isinstance(scene, dict)
+        else scene
+        for scene in recipe.get("scenes", [])
+    ]
+    model_version = recipe.get("model_version") or ""
+    if not isinstance(model_version, str):
+        raise ValidationError({"model_version": "The recipe's model version must be text."})
+    return create_generation(
+        scenes=scenes,
+        title=title if title is not None else recipe.get("title") or "",
+        coherence_settings=recipe.get("coherence_settings"),
+        provider=recipe.get("provider"),
+        model=recipe.get("model"),
+        model_version=model_version,
+        seed=recipe.get("seed") if seed is KEEP_SEED else seed,
+        owner=owner,
+        source_generation=find_generation(str(recipe.get("generation") or "")),
+        enqueue=enqueue,
+    )
+
+
+# --- did a regeneration reproduce its source? -------------------------------------------------
+
+IDENTICAL = "identical"
+SIMILAR = "similar"
+DIFFERENT = "different"
+NOT_COMPARED = "not compared"
+# Two clips are "similar" when every sampled frame pair has an SSIM of at least this. Codec noise
+# alone (re-encoding the same frames) stays above it (~0.97 even at 128x72); another seed's palette
+# and texture fall far below it (~0.45). docs/staff.md explains the verdicts.
+SIMILAR_MIN_SSIM = 0.95
+COMPARE_SAMPLES = 8
+
+
+@dataclass(frozen=True)
+class ClipComparison:
+    label: str
+    verdict: str
+    bytes_equal: bool = False
+    frames_equal: bool = False
+    min_ssim: float | None = None
+    mean_ssim: float | None = None
+    note: str = ""
+
+
+def compare_videos(
+    original: Path, regenerated: Path, *, label: str, samples: int = COMPARE_SAMPLES
+) -> ClipComparison:
+    """Compare two videos: byte equality, exact equality of sampled frames, and their SSIM."""
+    from pipeline import media
+
+    try:
+        if media.sha256_file(original) == media.sha256_file(regenerated):
+            return ClipComparison(label, IDENTICAL, True, True, 1.0, 1.0)
+        info_a, info_b = media.probe(original), media.probe(regenerated)
+        if (info_a.width, info_a.height) != (info_b.width, info_b.height):
+            return ClipComparison(
+                label,
+                DIFFERENT,
+                note=f"sizes differ: {info_a.width}x{info_a.height} vs "
+                f"{info_b.width}x{info_b.height}",
+            )
+        frames_a = media.sample_frames(original, samples)
+        frames_b = media.sample_frames(regenerated, samples)
+    except media.MediaError as exc:
+        return ClipComparison(label, NOT_COMPARED, note=str(exc))
+    same_length = info_a.frame_count == info_b.frame_count
+    frames_equal = same_length and all(
+        np.array_equal(a, b) for a, b in zip(frames_a, frames_b, strict=True)
+    )
+    scores = [media.ssim(a, b) for a, b in zip(frames_a, frames_b, strict=True)]
+    low, mean = min(scores), sum(scores) / len(scores)
+    if frames_equal:
+        verdict = IDENTICAL
+    elif low >= SIMILAR_MIN_SSIM:
+        verdict = SIMILAR
+    else:
+        verdict = DIFFERENT
+    note = (
+        "" if same_length else f"frame counts differ: {info_a.frame_count} vs {info_b.frame_count}"
+    )
+    return ClipComparison(label, verdict, False, frames_equal, low, mean, note)
+
+
+def compare_regeneration(*, original: Generation, regenerated: Generation) -> list[ClipComparison]:
+    """Each regenerated scene against the original scene of the same index, then the final
+    videos (whose bytes always differ: the embedded recipe names the generation)."""
+    media_root = Path(settings.MEDIA_ROOT)
+    originals = {scene.index: scene for scene in original.scenes.all()}
+    comparisons = []
+    for scene in regenerated.scenes.order_by("index"):
+        label = f"scene {scene.number}"
+        source = originals.get(scene.index)
+        if source is None or not source.clip or not scene.clip:
+            missing = "regenerated" if source is not None and source.clip else "original"
+            comparisons.append(
+                ClipComparison(label, NOT_COMPARED, note=f"the {missing} scene has no clip")
+            )
+            continue
+        comparisons.append(
+            compare_videos(media_root / source.clip.name, media_root / scene.clip.name, label=label)
+        )
+    if original.video and regenerated.video:
+        comparisons.append(
+            compare_videos(
+                media_root / original.video.name,
+                media_root / regenerated.video.name,
+                label="final video",
+            )
+        )
+    return comparisons

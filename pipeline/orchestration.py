@@ -380,43 +380,36 @@ def _after_scene_succeeded(scene: Scene) -> Outcome:
     return Outcome(ready_scenes=tuple(successor))
 
 
-def receive_prediction_webhook(*, webhook_id: str, payload: dict[str, Any]) -> tuple[str, Outcome]:
-    """Record a verified provider webhook once and advance only the scene it names.
+def receive_prediction_webhook(
+    *, webhook_id: str, payload: dict[str, Any]
+) -> tuple[str, int | None]:
+    """Record a verified provider webhook once; say which scene, if any, should be advanced.
 
-    Returns what happened ("duplicate", "unknown prediction", "ignored", "advanced") and the
-    outcome for the caller to follow. A redelivered, late or out-of-order webhook changes nothing:
-    the delivery id is stored once, and only a running scene can be completed.
+    Returns ("duplicate" | "unknown prediction" | "ignored" | "queued", scene id). A redelivered,
+    late or out-of-order webhook changes nothing: the delivery id is stored once, and only a
+    running scene can be completed. The completion itself (download, normalise) is a worker's
+    job, so the webhook answers at once; the verified body goes with it, saving a GET.
     """
     prediction_id = str(payload.get("id") or "")
     _, created = WebhookDelivery.objects.get_or_create(
         webhook_id=webhook_id, defaults={"prediction_id": prediction_id}
     )
     if not created:
-        return "duplicate", Outcome()
+        return "duplicate", None
     scene_id = (
         Scene.objects.filter(prediction_id=prediction_id).values_list("pk", flat=True).first()
         if prediction_id
         else None
     )
     if scene_id is None:
-        return "unknown prediction", Outcome()
+        return "unknown prediction", None
     try:
         status = PredictionStatus(payload.get("status"))
     except ValueError:
-        return "ignored", Outcome()
+        return "ignored", scene_id
     if not status.is_terminal:
-        return "ignored", Outcome()
-    output = payload.get("output")
-    if isinstance(output, list):
-        output = output[-1] if output else None
-    state = PredictionState(
-        prediction_id=prediction_id,
-        status=status,
-        error=str(payload["error"]) if payload.get("error") else None,
-        output_url=output if isinstance(output, str) else None,
-        predict_time=(payload.get("metrics") or {}).get("predict_time"),
-    )
-    return "advanced", advance_scene(scene_id=scene_id, state=state)
+        return "ignored", scene_id
+    return "queued", scene_id
 
 
 # --- failure and cancel ---------------------------------------------------------------------------
@@ -452,38 +445,27 @@ def _stop_open_scenes(generation_id: uuid.UUID, *, reason: str) -> None:
             logger.warning("could not cancel prediction %s: %s", prediction_id, exc)
 
 
-def fail_generation(*, generation_id: uuid.UUID, message: str) -> bool:
+def _end_generation(generation_id: uuid.UUID, status: str, *, error: str = "") -> bool:
+    """Move a generation that has not ended yet into ``status`` and stop its open scenes."""
+    now = timezone.now()
     updated = (
         Generation.objects.filter(pk=generation_id)
         .exclude(status__in=Generation.TERMINAL)
-        .update(
-            status=Generation.Status.FAILED,
-            stage="failed",
-            error=message,
-            finished_at=timezone.now(),
-            updated_at=timezone.now(),
-        )
+        .update(status=status, stage=status, error=error, finished_at=now, updated_at=now)
     )
     if updated:
-        _stop_open_scenes(generation_id, reason="generation failed")
+        _stop_open_scenes(generation_id, reason=f"generation {status}")
     return bool(updated)
+
+
+def fail_generation(*, generation_id: uuid.UUID, message: str) -> bool:
+    """Fail with a readable reason; finished scenes and their files are kept."""
+    return _end_generation(generation_id, Generation.Status.FAILED, error=message)
 
 
 def cancel_generation(*, generation_id: uuid.UUID) -> bool:
     """Stop new submissions, cancel in-flight predictions, mark the generation canceled."""
-    updated = (
-        Generation.objects.filter(pk=generation_id)
-        .exclude(status__in=Generation.TERMINAL)
-        .update(
-            status=Generation.Status.CANCELED,
-            stage="canceled",
-            finished_at=timezone.now(),
-            updated_at=timezone.now(),
-        )
-    )
-    if updated:
-        _stop_open_scenes(generation_id, reason="generation canceled")
-    return bool(updated)
+    return _end_generation(generation_id, Generation.Status.CANCELED)
 
 
 # --- finish ---------------------------------------------------------------------------------------

@@ -63,8 +63,13 @@ def enqueue_poll(scene_id: int) -> None:
     _enqueue("pipeline.tasks.poll_scene_task", scene_id)
 
 
-def enqueue_advance(scene_id: int) -> None:
-    _enqueue("pipeline.tasks.advance_scene_task", scene_id)
+def enqueue_advance(scene_id: int, prediction: dict[str, Any] | None = None) -> None:
+    """Queue one look at a scene's prediction; ``prediction`` is a verified webhook body, which
+    saves asking the provider again."""
+    if prediction is None:
+        _enqueue("pipeline.tasks.advance_scene_task", scene_id)
+    else:
+        _enqueue("pipeline.tasks.advance_scene_task", scene_id, prediction)
 
 
 def enqueue_finish(generation_id: uuid.UUID | str, *, allow_restitch: bool = False) -> None:
@@ -128,8 +133,11 @@ def run_scene_task(scene_id: int) -> None:
         scene_id = successors[0]
 
 
-def advance_scene_task(scene_id: int) -> None:
-    follow_outcome(orchestration.advance_scene(scene_id=scene_id), scene_id)
+def advance_scene_task(scene_id: int, prediction: dict[str, Any] | None = None) -> None:
+    from pipeline.providers.replicate import prediction_state
+
+    state = prediction_state(prediction) if prediction is not None else None
+    follow_outcome(orchestration.advance_scene(scene_id=scene_id, state=state), scene_id)
 
 
 def poll_scene_task(scene_id: int) -> None:

@@ -1,1 +1,27 @@
-urlpatterns: list = []
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from generations.api.views import (
+    GenerationViewSet,
+    HealthView,
+    SeedGenerationsView,
+    api_not_found,
+)
+from generations.api.webhooks import ReplicateWebhookView
+
+app_name = "api"
+
+router = SimpleRouter()
+router.register("generations", GenerationViewSet, basename="generation")
+
+urlpatterns = [
+    *router.urls,
+    path("seeds/<str:seed>/", SeedGenerationsView.as_view(), name="seed-generations"),
+    path("health/", HealthView.as_view(), name="health"),
+    path("webhooks/replicate/", ReplicateWebhookView.as_view(), name="replicate-webhook"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # Last: any other /api/ path is a JSON 404 in the API's error shape.
+    re_path(r"^", api_not_found),
+]

@@ -7,7 +7,7 @@ import time
 import pytest
 from django.db import connections
 
-from tests.integration.test_qcluster import completed_predictions, create, finished
+from tests.integration.test_qcluster import LONG_PLAN, completed_predictions, create, finished
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
@@ -34,7 +34,7 @@ def test_a_database_restart_mid_generation_loses_nothing(deployment, tmp_path):
     deployment.env["COHERENCE_LOCAL_LATENCY"] = "0.8"
     deployment.env["COHERENCE_STALE_AFTER_SECONDS"] = "3"
     deployment.start_cluster()
-    gid = create(deployment, tmp_path)
+    gid = create(deployment, tmp_path, LONG_PLAN)
     deployment.wait_for(
         f"result = Scene.objects.filter(generation_id='{gid}', status='succeeded').count() >= 1",
         timeout=60,

@@ -61,12 +61,23 @@ def test_a_real_cluster_runs_a_generation_to_a_stitched_video(deployment, tmp_pa
     assert {s["seed"] for s in result["scenes"]} == {result["seed"]}
 
 
+# Three chains of three: with ~1 s of simulated model time per scene and two workers, the work
+# takes several seconds, so the kill lands mid-generation.
+LONG_PLAN = {
+    "title": "integration, long",
+    "scenes": [
+        {"prompt": f"chain {chain} scene {i}", "duration": 0.5, "continuous": i > 0}
+        for chain in range(3)
+        for i in range(3)
+    ],
+}
+
+
 def test_a_killed_cluster_restarts_and_finishes_without_resubmitting(deployment, tmp_path):
-    # Each scene takes ~1 s of simulated model time, so the kill lands mid-generation.
     deployment.env["COHERENCE_LOCAL_LATENCY"] = "1.0"
     deployment.env["COHERENCE_STALE_AFTER_SECONDS"] = "3"
     cluster = deployment.start_cluster()
-    gid = create(deployment, tmp_path)
+    gid = create(deployment, tmp_path, LONG_PLAN)
     deployment.wait_for(
         f"result = Scene.objects.filter(generation_id='{gid}', status='succeeded').count() >= 1",
         timeout=60,

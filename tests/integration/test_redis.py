@@ -6,6 +6,7 @@ import pytest
 
 from tests.integration.deployment import Deployment
 from tests.integration.test_qcluster import (
+    LONG_PLAN,
     PLAN,
     SCENES_OF,
     completed_predictions,
@@ -41,7 +42,7 @@ def test_killing_one_of_two_redis_clusters_loses_nothing(redis_deployment, tmp_p
     redis_deployment.env["COHERENCE_STALE_AFTER_SECONDS"] = "3"
     doomed = redis_deployment.start_cluster()
     redis_deployment.start_cluster()
-    ids = [create(redis_deployment, tmp_path) for _ in range(2)]
+    ids = [create(redis_deployment, tmp_path, LONG_PLAN) for _ in range(2)]
     redis_deployment.wait_for(
         "result = Scene.objects.filter(status='succeeded').count() >= 2", timeout=60, interval=0.2
     )

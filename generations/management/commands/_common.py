@@ -10,11 +10,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, OutputWrapper
 from tqdm import tqdm
 
 from generations.models import Generation
 from generations.selectors import find_generation
+
+
+def describe(error: ValidationError) -> str:
+    """A ValidationError as one readable line: "field: message; field: message"."""
+    return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in error.message_dict.items())
 
 
 def load_generation(reference: str) -> Generation:
@@ -82,3 +88,15 @@ def print_result(out: OutputWrapper, generation: Generation) -> None:
         out.write(f"warning:    {warning}")
     if generation.error:
         out.write(f"error:      {generation.error}")
+
+
+def wait_for_result(
+    out: OutputWrapper, generation: Generation, *, run_cluster: bool, timeout: float, show: bool
+) -> Generation:
+    """Wait (starting a cluster if asked), print the result, and fail unless it succeeded."""
+    with running_cluster(run_cluster):
+        generation = wait_with_progress(generation, timeout=timeout, show=show)
+    print_result(out, generation)
+    if generation.status != Generation.Status.SUCCEEDED:
+        raise CommandError(f"Generation {generation.pk} {generation.status}: {generation.error}")
+    return generation

@@ -9,12 +9,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from generations.management.commands._common import (
-    print_result,
-    running_cluster,
-    wait_with_progress,
-)
-from generations.models import Generation
+from generations.management.commands._common import describe, wait_for_result
 from generations.services import create_generation
 
 
@@ -32,10 +27,6 @@ def read_plan(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CommandError(f"Plan file {path} must hold an object with 'scenes', or a list.")
     return data
-
-
-def describe(error: ValidationError) -> str:
-    return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in error.message_dict.items())
 
 
 class Command(BaseCommand):
@@ -89,12 +80,10 @@ class Command(BaseCommand):
                 "queued: a running qcluster will pick it up (python manage.py qcluster)"
             )
             return
-        with running_cluster(options["run_cluster"]):
-            generation = wait_with_progress(
-                generation, timeout=options["timeout"], show=options["verbosity"] > 0
-            )
-        print_result(self.stdout, generation)
-        if generation.status != Generation.Status.SUCCEEDED:
-            raise CommandError(
-                f"Generation {generation.pk} {generation.status}: {generation.error}"
-            )
+        wait_for_result(
+            self.stdout,
+            generation,
+            run_cluster=options["run_cluster"],
+            timeout=options["timeout"],
+            show=options["verbosity"] > 0,
+        )

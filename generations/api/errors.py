@@ -1,0 +1,90 @@
+"""One error shape for the whole API, and the mapping of the services' errors onto it.
+
+Every error body is ``{"detail": "<one readable line>"}``; a 400 for invalid input adds
+``"errors": {"<field path>": ["<message>", ...]}`` where the path is dotted like the services'
+keys (``scenes.2.duration``, ``coherence_settings.seed_mode``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import exception_handler
+
+INVALID_INPUT = "Invalid input."
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What went wrong, in one line.")
+
+
+class ValidationErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text='"Invalid input." or the parser\'s message.')
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Messages per field, keyed by dotted path, e.g. `scenes.2.duration`. Absent "
+        "when the body could not be parsed at all (malformed JSON).",
+    )
+
+
+def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error detail → ``{"a.0.b": ["message", ...]}``."""
+    if isinstance(detail, dict):
+        flat: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            flat.update(flatten_errors(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    if isinstance(detail, list) and any(isinstance(item, dict | list) for item in detail):
+        flat = {}
+        for index, item in enumerate(detail):
+            if item:
+                flat.update(flatten_errors(item, f"{prefix}.{index}" if prefix else str(index)))
+        return flat
+    messages = detail if isinstance(detail, list) else [detail]
+    return {prefix or api_settings.NON_FIELD_ERRORS_KEY: [str(m) for m in messages]}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DjangoValidationError):
+        # The services raise Django's ValidationError with dotted field keys: a 400, not a 500.
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = {"detail": INVALID_INPUT, "errors": flatten_errors(exc.detail)}
+    elif not (isinstance(response.data, dict) and set(response.data) == {"detail"}):
+        response.data = {"detail": str(response.data)}
+    return response
+
+
+class ApiErrorsMixin:
+    """Views of this API answer every error in the documented shape."""
+
+    def get_exception_handler(self):
+        return api_exception_handler
+
+
+def error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+BAD_REQUEST = OpenApiResponse(
+    ValidationErrorSerializer,
+    description="Invalid input: malformed JSON, a body that is not an object, or field errors "
+    "keyed by dotted path. Nothing was stored.",
+)
+UNAUTHENTICATED = error(
+    "No or invalid credentials. Send `Authorization: Token <key>` (or a session cookie)."
+)
+NOT_FOUND = error("No such generation among yours (another user's generation is also a 404).")
+THROTTLED = error("Too many generations created; `Retry-After` says when to try again.")
+NOT_JSON = error("The body must be `application/json`.")

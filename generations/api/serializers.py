@@ -1,0 +1,399 @@
+"""Serializers: what the API returns, and the documented shape of what it accepts.
+
+Request bodies are validated by the services, not by DRF fields: DRF would quietly coerce
+``"2"`` into a 2.0-second duration or ``"true"`` into a boolean, where the domain refuses wrong
+types. The request serializers below describe the bodies in the OpenAPI schema; ``read_body``
+only checks the envelope (an object, known keys, storable text) before the service sees it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.settings import api_settings
+
+from generations.coherence_settings import SEED_MODES
+from generations.models import SEED_MAX, Generation, Scene
+from generations.services import DEFAULT_MODELS
+
+# --- reading request bodies -----------------------------------------------------------------------
+
+
+def _unstorable_text(value: Any, path: str) -> dict[str, list[str]]:
+    """Strings no database text column can hold: NUL (PostgreSQL) and lone surrogates (any)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return {path: ["Text must not contain NUL (\\u0000) characters."]}
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return {path: ["Text must be valid Unicode (no lone surrogate escapes)."]}
+        return {}
+    errors: dict[str, list[str]] = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            errors.update(_unstorable_text(key, child) or _unstorable_text(item, child))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            errors.update(_unstorable_text(item, f"{path}.{index}" if path else str(index)))
+    return errors
+
+
+def read_body(data: Any, *, allowed: Iterable[str]) -> dict[str, Any]:
+    """The request body as a dict of known keys; raises a 400 for anything else."""
+    if not isinstance(data, dict):
+        raise serializers.ValidationError(
+            {api_settings.NON_FIELD_ERRORS_KEY: ["The request body must be a JSON object."]}
+        )
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise serializers.ValidationError(
+            {name: [f"Unknown field; allowed: {', '.join(allowed)}."] for name in unknown}
+        )
+    errors = _unstorable_text(data, "")
+    if errors:
+        raise serializers.ValidationError(errors)
+    return dict(data)
+
+
+# --- request shapes (documentation of what the services accept) ---------------------------------
+
+
+class SceneInputSerializer(serializers.Serializer):
+    prompt = serializers.CharField(max_length=2000, help_text="What the scene shows.")
+    duration = serializers.FloatField(
+        min_value=settings.COHERENCE_MIN_SCENE_SECONDS,
+        max_value=settings.COHERENCE_MAX_SCENE_SECONDS,
+        help_text="Seconds; a JSON number (strings are refused).",
+    )
+    continuous = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Carries on from the previous scene (latent reuse). Never on the first scene.",
+    )
+
+
+class CoherenceSettingsSerializer(serializers.Serializer):
+    seed_control = serializers.BooleanField(
+        required=False, help_text="One seed for the whole generation, sent to every scene."
+    )
+    latent_reuse = serializers.BooleanField(
+        required=False, help_text="Continuous scenes start from the previous scene's end."
+    )
+    seed_mode = serializers.ChoiceField(
+        choices=SEED_MODES,
+        required=False,
+        help_text='"shared": every scene gets the seed; "offset": seed + scene index.',
+    )
+    color_match = serializers.BooleanField(
+        required=False, help_text="Match later scenes' colours to scene 1 before stitching."
+    )
+
+
+class GenerationCreateSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    scenes = SceneInputSerializer(many=True, min_length=1, max_length=settings.COHERENCE_MAX_SCENES)
+    coherence_settings = CoherenceSettingsSerializer(
+        required=False,
+        help_text="Partial settings, laid over the defaults. Unknown keys are an error.",
+    )
+    provider = serializers.ChoiceField(
+        choices=sorted(DEFAULT_MODELS),
+        required=False,
+        help_text="Defaults to the server's configured provider.",
+    )
+    model = serializers.CharField(
+        required=False,
+        help_text="A model of the provider (e.g. `coherence/local-dna`, "
+        "`bytedance/seedance-1-lite`); defaults to the provider's default model.",
+    )
+    seed = serializers.IntegerField(
+        min_value=0,
+        max_value=SEED_MAX,
+        required=False,
+        allow_null=True,
+        help_text="Fix the generation's seed; omitted or null = drawn once when it starts.",
+    )
+
+    FIELDS = ("title", "scenes", "coherence_settings", "provider", "model", "seed")
+
+
+class RegenerateSerializer(serializers.Serializer):
+    seed = serializers.IntegerField(
+        min_value=0,
+        max_value=SEED_MAX,
+        required=False,
+        allow_null=True,
+        help_text="Omitted: the source's seed. A number: that seed. null: a fresh seed.",
+    )
+    title = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, help_text="Default: the source's."
+    )
+
+    FIELDS = ("seed", "title")
+
+
+# --- responses ----------------------------------------------------------------------------------
+
+
+# Several serializers have a field named "status" with different choices; each gets its own named
+# enum component (drf-spectacular would otherwise invent hashed names like "Status2b5Enum").
+
+
+def _enum(values: Iterable[str]) -> dict[str, Any]:
+    return {"type": "string", "enum": list(values)}
+
+
+@extend_schema_field(_enum(Generation.Status.values), component_name="GenerationStatus")
+class GenerationStatusField(serializers.CharField):
+    pass
+
+
+@extend_schema_field(_enum(Scene.Status.values), component_name="SceneStatus")
+class SceneStatusField(serializers.CharField):
+    pass
+
+
+HEALTH_STATUSES = ("ok", "unavailable")
+
+
+@extend_schema_field(_enum(HEALTH_STATUSES), component_name="HealthStatus")
+class HealthStatusField(serializers.CharField):
+    pass
+
+
+WEBHOOK_OUTCOMES = ("queued", "duplicate", "unknown prediction", "ignored")
+
+
+@extend_schema_field(_enum(WEBHOOK_OUTCOMES), component_name="WebhookOutcome")
+class WebhookOutcomeField(serializers.CharField):
+    pass
+
+
+def _seconds_between(start: datetime | None, end: datetime | None) -> float | None:
+    return (end - start).total_seconds() if start and end else None
+
+
+class LatentReuseSerializer(serializers.Serializer):
+    method = serializers.SerializerMethodField(
+        help_text='"latent" (local model: the final latent), "first_frame" (hosted model: the '
+        "last frame as first-frame image), or null when the scene started fresh."
+    )
+    source_scene_index = serializers.SerializerMethodField(
+        help_text="0-based index of the scene it continued from."
+    )
+    conditioning_sha256 = serializers.SerializerMethodField(
+        help_text="SHA-256 of the conditioning latent/frame that was sent."
+    )
+
+    @extend_schema_field(
+        serializers.ChoiceField(
+            choices=[Scene.LatentReuse.LATENT, Scene.LatentReuse.FIRST_FRAME], allow_null=True
+        )
+    )
+    def get_method(self, scene: Scene) -> str | None:
+        return scene.latent_reuse_method or None
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_source_scene_index(self, scene: Scene) -> int | None:
+        return scene.latent_source.index if scene.latent_source_id else None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_conditioning_sha256(self, scene: Scene) -> str | None:
+        return scene.conditioning_sha256 or None
+
+
+class SceneSerializer(serializers.ModelSerializer):
+    number = serializers.IntegerField(read_only=True, help_text="1-based, as people count.")
+    seed = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="The seed sent to the model (null: none)."
+    )
+    seed_applied = serializers.BooleanField(
+        read_only=True,
+        allow_null=True,
+        help_text="Whether the model took the seed (false: it rejected it; null: none sent).",
+    )
+    latent_reuse = LatentReuseSerializer(source="*", read_only=True)
+    recipe = serializers.JSONField(
+        read_only=True, allow_null=True, help_text="The exact recipe, stored before submission."
+    )
+    provider_input = serializers.JSONField(
+        read_only=True, allow_null=True, help_text="The exact input the provider accepted."
+    )
+    clip_url = serializers.FileField(source="clip", read_only=True, allow_null=True)
+    last_frame_url = serializers.FileField(source="last_frame", read_only=True, allow_null=True)
+    conditioning_frame_url = serializers.FileField(
+        source="conditioning_frame", read_only=True, allow_null=True
+    )
+    status = SceneStatusField(read_only=True)
+    wall_seconds = serializers.FloatField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Scene
+        fields = [
+            "index",
+            "number",
+            "prompt",
+            "duration",
+            "continuous",
+            "status",
+            "seed",
+            "seed_applied",
+            "seed_note",
+            "latent_reuse",
+            "recipe",
+            "provider_input",
+            "model_version",
+            "prediction_id",
+            "clip_url",
+            "last_frame_url",
+            "conditioning_frame_url",
+            "frame_count",
+            "attempts",
+            "cost",
+            "error",
+            "submitted_at",
+            "finished_at",
+            "wall_seconds",
+        ]
+        read_only_fields = fields
+
+
+class GenerationSummarySerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:generation-detail")
+    video_url = serializers.FileField(
+        source="video",
+        read_only=True,
+        allow_null=True,
+        help_text="Absolute URL of the final video (null until it has succeeded).",
+    )
+    status = GenerationStatusField(read_only=True)
+    seed_value = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="The generation's seed (null: seed control off, or not drawn yet).",
+    )
+
+    class Meta:
+        model = Generation
+        fields = [
+            "id",
+            "url",
+            "title",
+            "status",
+            "progress",
+            "stage",
+            "seed_value",
+            "provider",
+            "model",
+            "coherence_score",
+            "video_url",
+            "source_generation",
+            "created_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class GenerationDetailSerializer(GenerationSummarySerializer):
+    coherence_settings = CoherenceSettingsSerializer(read_only=True)
+    warnings = serializers.ListField(child=serializers.CharField(), read_only=True)
+    wall_seconds = serializers.SerializerMethodField(
+        help_text="Seconds from start to finish (null while it runs)."
+    )
+    scenes = SceneSerializer(many=True, read_only=True)
+
+    class Meta(GenerationSummarySerializer.Meta):
+        fields = [
+            *GenerationSummarySerializer.Meta.fields,
+            "coherence_settings",
+            "model_version",
+            "width",
+            "height",
+            "fps",
+            "frame_count",
+            "cost",
+            "warnings",
+            "error",
+            "updated_at",
+            "started_at",
+            "wall_seconds",
+            "scenes",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_wall_seconds(self, generation: Generation) -> float | None:
+        return _seconds_between(generation.started_at, generation.finished_at)
+
+
+class SceneScoreSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    style_to_first = serializers.FloatField()
+    style_to_prev = serializers.FloatField(allow_null=True)
+    style_mean = serializers.FloatField()
+    stability = serializers.FloatField()
+    flicker_mae = serializers.FloatField()
+    lab_mean = serializers.ListField(child=serializers.FloatField())
+    lab_std = serializers.ListField(child=serializers.FloatField())
+    frames = serializers.IntegerField()
+
+
+class BoundaryScoreSerializer(serializers.Serializer):
+    from_index = serializers.IntegerField()
+    to_index = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=["continuous", "cut"])
+    continuous = serializers.BooleanField()
+    ssim = serializers.FloatField()
+    color_distance = serializers.FloatField(help_text="Mean CIEDE2000 across the cut.")
+    continuity = serializers.FloatField()
+    style_similarity = serializers.FloatField()
+
+
+class CoherenceReportSerializer(serializers.Serializer):
+    score = serializers.FloatField(help_text="0..1, the weighted mean of the components.")
+    style = serializers.FloatField()
+    continuity = serializers.FloatField(
+        allow_null=True, help_text="null when the plan has a single scene."
+    )
+    stability = serializers.FloatField()
+    weights = serializers.DictField(child=serializers.FloatField())
+    scenes = SceneScoreSerializer(many=True)
+    boundaries = BoundaryScoreSerializer(many=True)
+    notes = serializers.ListField(child=serializers.CharField())
+    version = serializers.CharField()
+
+
+class CoherenceSerializer(serializers.Serializer):
+    generation = serializers.UUIDField()
+    score = serializers.FloatField()
+    report = CoherenceReportSerializer()
+
+
+class HealthSerializer(serializers.Serializer):
+    status = HealthStatusField()
+    database = serializers.CharField(help_text='"ok", or why the database is unreachable.')
+    broker = serializers.CharField(help_text='"ok", or why the task broker is unreachable.')
+
+
+class ReplicatePredictionSerializer(serializers.Serializer):
+    """The prediction object Replicate posts (only the fields the receiver reads)."""
+
+    id = serializers.CharField()
+    status = serializers.CharField(help_text="starting, processing, succeeded, failed, canceled")
+    output = serializers.JSONField(required=False, allow_null=True)
+    error = serializers.JSONField(required=False, allow_null=True)
+    metrics = serializers.DictField(required=False, allow_null=True)
+
+
+class WebhookReceiptSerializer(serializers.Serializer):
+    status = WebhookOutcomeField(
+        help_text="queued: a worker completes the named scene now; duplicate: this webhook-id was "
+        "already applied; unknown prediction / ignored: nothing to do (non-terminal status).",
+    )

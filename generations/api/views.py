@@ -1,0 +1,401 @@
+"""The REST API: thin views over generations.services (writes) and generations.selectors (reads).
+
+Every queryset goes through ``generations_visible_to``: a caller sees only their own generations
+(staff see all), so another user's generation is a 404 on every verb.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import HttpRequest, JsonResponse
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import exceptions, generics, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from generations.api.errors import (
+    BAD_REQUEST,
+    NOT_FOUND,
+    NOT_JSON,
+    THROTTLED,
+    UNAUTHENTICATED,
+    ApiErrorsMixin,
+    error,
+)
+from generations.api.filters import GenerationFilter
+from generations.api.health import system_health
+from generations.api.serializers import (
+    CoherenceSerializer,
+    GenerationCreateSerializer,
+    GenerationDetailSerializer,
+    GenerationSummarySerializer,
+    HealthSerializer,
+    RegenerateSerializer,
+    read_body,
+)
+from generations.api.throttles import GenerationCreateThrottle
+from generations.models import SEED_MAX, Generation
+from generations.selectors import (
+    generations_visible_to,
+    generations_with_scenes,
+    generations_with_seed,
+)
+from generations.services import (
+    KEEP_SEED,
+    IdempotencyKeyReused,
+    cancel_generation,
+    create_generation,
+    create_generation_idempotent,
+    regenerate_generation,
+)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Visible ASCII and spaces, as Stripe-style clients send (a UUID is the usual choice).
+IDEMPOTENCY_KEY_FORMAT = re.compile(r"[\x20-\x7e]{1,255}")
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+GENERATION_ID = OpenApiParameter(
+    "id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The generation's UUID."
+)
+
+
+def optional_query(name: str, schema: dict[str, Any], description: str) -> OpenApiParameter:
+    """A query parameter whose empty value means "not given", as HTML forms (and DRF's browsable
+    API filter form) send it; the documented schema admits the empty string to say so."""
+    return OpenApiParameter(
+        name,
+        {"anyOf": [schema, {"type": "string", "maxLength": 0}]},
+        OpenApiParameter.QUERY,
+        description=description,
+    )
+
+
+PAGE = optional_query("page", {"type": "integer"}, "Page number (1-based); empty: the first.")
+LIST_FILTERS = [
+    optional_query(
+        "status", {"type": "string", "enum": Generation.Status.values}, "Only this status."
+    ),
+    optional_query(
+        "seed_value",
+        {"type": "integer", "minimum": 0, "maximum": SEED_MAX},
+        "Only generations with this generation seed.",
+    ),
+    optional_query(
+        "created_after",
+        {"type": "string", "format": "date-time"},
+        "Created at or after this time (ISO 8601).",
+    ),
+    optional_query(
+        "created_before",
+        {"type": "string", "format": "date-time"},
+        "Created before this time (ISO 8601).",
+    ),
+    PAGE,
+]
+
+
+CREATE_EXAMPLE = OpenApiExample(
+    "Four scenes in two continuous pairs",
+    request_only=True,
+    value={
+        "title": "Fox and lake",
+        "scenes": [
+            {"prompt": "a red fox runs through snow", "duration": 2, "continuous": False},
+            {"prompt": "the fox leaps over a log", "duration": 2, "continuous": True},
+            {"prompt": "a quiet lake at dawn", "duration": 2, "continuous": False},
+            {"prompt": "mist rises over the lake", "duration": 2, "continuous": True},
+        ],
+        "coherence_settings": {"seed_mode": "shared"},
+    },
+)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Your generations, newest first",
+        parameters=LIST_FILTERS,
+        responses={
+            200: GenerationSummarySerializer(many=True),
+            400: BAD_REQUEST,
+            401: UNAUTHENTICATED,
+            404: error("The page does not exist."),
+        },
+    ),
+    retrieve=extend_schema(
+        summary="One generation with its scenes, recipes, timings and media URLs",
+        parameters=[GENERATION_ID],
+        responses={200: GenerationDetailSerializer, 401: UNAUTHENTICATED, 404: NOT_FOUND},
+    ),
+)
+class GenerationViewSet(
+    ApiErrorsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Generations: create, list, read, regenerate, cancel, and read the coherence report."""
+
+    queryset = Generation.objects.none()  # for the schema; get_queryset scopes to the caller
+    parser_classes = [JSONParser]
+    filterset_class = GenerationFilter
+    ordering_fields = ["created_at", "updated_at", "finished_at", "status", "coherence_score"]
+    ordering = ["-created_at"]
+
+    def get_queryset(self) -> QuerySet[Generation]:
+        queryset = generations_visible_to(self.request.user)
+        if self.action == "list":
+            return queryset
+        return generations_with_scenes(queryset)
+
+    def get_serializer_class(self) -> type:
+        if self.action == "list":
+            return GenerationSummarySerializer
+        return GenerationDetailSerializer
+
+    def get_throttles(self) -> list:
+        if self.action in ("create", "regenerate"):
+            return [GenerationCreateThrottle()]
+        return super().get_throttles()
+
+    def _detail(self, generation: Generation, *, status_code: int) -> Response:
+        """The generation as it is now (in django-q2's sync mode it may already be finished)."""
+        fresh = generations_with_scenes(generations_visible_to(self.request.user)).get(
+            pk=generation.pk
+        )
+        data = self.get_serializer(fresh).data
+        # str(): the field gives a Hyperlink (a str subclass), which WSGI servers refuse in headers.
+        return Response(data, status=status_code, headers={"Location": str(data["url"])})
+
+    @extend_schema(
+        summary="Create a generation (its rendering is queued)",
+        request=GenerationCreateSerializer,
+        examples=[CREATE_EXAMPLE],
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                description="Optional, up to 255 visible ASCII characters (a UUID is ideal). A "
+                "retry with the same key and body returns the first generation with 200 and "
+                f"`{REPLAYED_HEADER}: true` instead of creating another; the same key with a "
+                "different body is a 422.",
+            )
+        ],
+        responses={
+            201: GenerationDetailSerializer,
+            200: OpenApiResponse(
+                GenerationDetailSerializer,
+                description="Replayed: this Idempotency-Key already created this generation "
+                "(shown as it is now).",
+            ),
+            400: BAD_REQUEST,
+            401: UNAUTHENTICATED,
+            415: NOT_JSON,
+            422: error("The Idempotency-Key was already used with a different body."),
+            429: THROTTLED,
+        },
+    )
+    def create(self, request: Request) -> Response:
+        fields = {
+            "scenes": None,
+            **read_body(request.data, allowed=GenerationCreateSerializer.FIELDS),
+        }
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is None:
+            generation = create_generation(owner=request.user, **fields)
+            return self._detail(generation, status_code=status.HTTP_201_CREATED)
+        if not IDEMPOTENCY_KEY_FORMAT.fullmatch(key):
+            raise exceptions.ValidationError(
+                {IDEMPOTENCY_HEADER: ["Use 1 to 255 visible ASCII characters, e.g. a UUID."]}
+            )
+        try:
+            generation, created = create_generation_idempotent(
+                owner=request.user, idempotency_key=key, **fields
+            )
+        except IdempotencyKeyReused as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        if created:
+            return self._detail(generation, status_code=status.HTTP_201_CREATED)
+        response = self._detail(generation, status_code=status.HTTP_200_OK)
+        response[REPLAYED_HEADER] = "true"
+        return response
+
+    @extend_schema(
+        operation_id="generations_regenerate",
+        summary="Regenerate: same plan, settings, model version and (by default) seed",
+        parameters=[GENERATION_ID],
+        request=RegenerateSerializer,
+        examples=[
+            OpenApiExample("Same seed (the default)", value={}, request_only=True),
+            OpenApiExample("Another seed", value={"seed": 42}, request_only=True),
+            OpenApiExample("A fresh seed", value={"seed": None}, request_only=True),
+        ],
+        responses={
+            201: GenerationDetailSerializer,
+            400: BAD_REQUEST,
+            401: UNAUTHENTICATED,
+            404: NOT_FOUND,
+            415: NOT_JSON,
+            429: THROTTLED,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def regenerate(self, request: Request, pk: str | None = None) -> Response:
+        source = self.get_object()
+        body = read_body(request.data, allowed=RegenerateSerializer.FIELDS)
+        generation = regenerate_generation(
+            source=source,
+            seed=body.get("seed", KEEP_SEED),
+            owner=request.user,
+            title=body.get("title"),
+        )
+        return self._detail(generation, status_code=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="generations_cancel",
+        summary="Cancel an unfinished generation (in-flight predictions are canceled too)",
+        parameters=[GENERATION_ID],
+        request=None,
+        responses={
+            200: GenerationDetailSerializer,
+            401: UNAUTHENTICATED,
+            404: NOT_FOUND,
+            409: error("The generation had already ended (succeeded, failed or canceled)."),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        generation = self.get_object()
+        if not cancel_generation(generation=generation):
+            generation.refresh_from_db(fields=["status"])
+            return Response(
+                {
+                    "detail": f"Generation {generation.pk} is {generation.status}; only an "
+                    "unfinished generation can be canceled."
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
+        return self._detail(generation, status_code=status.HTTP_200_OK)
+
+    @extend_schema(
+        operation_id="generations_coherence",
+        summary="The coherence report (style, continuity, stability per scene and boundary)",
+        parameters=[GENERATION_ID],
+        responses={
+            200: CoherenceSerializer,
+            401: UNAUTHENTICATED,
+            404: NOT_FOUND,
+            409: error("Not scored: a generation is scored when it succeeds."),
+        },
+    )
+    @action(detail=True, methods=["get"])
+    def coherence(self, request: Request, pk: str | None = None) -> Response:
+        generation = self.get_object()
+        if generation.status != Generation.Status.SUCCEEDED or not generation.coherence_report:
+            return Response(
+                {
+                    "detail": f"Generation {generation.pk} is {generation.status} and has no "
+                    "coherence report; it is scored when it succeeds."
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
+        report = generation.coherence_report
+        score = generation.coherence_score
+        data = {
+            "generation": generation.pk,
+            "score": report["score"] if score is None else score,
+            "report": report,
+        }
+        return Response(CoherenceSerializer(data).data)
+
+
+def _parse_seed(raw: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,10}", raw) or int(raw) > SEED_MAX:
+        raise exceptions.ValidationError(
+            {"seed": [f"A seed is a whole number from 0 to {SEED_MAX}."]}
+        )
+    return int(raw)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="seeds_generations",
+        summary="Generations that used a seed (as generation seed or a scene's seed)",
+        description="Your own generations; staff see everyone's.",
+        parameters=[
+            PAGE,
+            OpenApiParameter(
+                "seed",
+                {"type": "integer", "minimum": 0, "maximum": SEED_MAX},
+                OpenApiParameter.PATH,
+            ),
+        ],
+        responses={
+            200: GenerationSummarySerializer(many=True),
+            400: BAD_REQUEST,
+            401: UNAUTHENTICATED,
+            404: error("The page does not exist."),
+        },
+        tags=["seeds"],
+    )
+)
+class SeedGenerationsView(ApiErrorsMixin, generics.ListAPIView):
+    """Which generations used a seed: the way back from a seed to the videos it made."""
+
+    serializer_class = GenerationSummarySerializer
+    filter_backends: list = []
+
+    def get_queryset(self) -> QuerySet[Generation]:
+        seed = _parse_seed(self.kwargs["seed"])
+        return generations_with_seed(seed=seed, user=self.request.user).order_by("-created_at")
+
+
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="health",
+        summary="Database and task broker reachable?",
+        auth=[],
+        responses={
+            200: HealthSerializer,
+            503: OpenApiResponse(HealthSerializer, description="Something is unreachable."),
+        },
+        tags=["system"],
+    )
+)
+class HealthView(ApiErrorsMixin, APIView):
+    """For load balancers and monitors: no authentication."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        health = system_health()
+        code = status.HTTP_200_OK if health["status"] == "ok" else 503
+        return Response(HealthSerializer(health).data, status=code)
+
+
+@csrf_exempt  # a 404 either way; without this a POST would get Django's HTML CSRF page
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Unknown /api/ paths answer in the API's error shape, not with an HTML page."""
+    detail = "Not found."
+    if not request.path.endswith("/"):
+        try:
+            match = resolve(request.path + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not api_not_found:
+            detail = f"Not found. API paths end with a slash: {request.path}/"
+    return JsonResponse({"detail": detail}, status=404)

@@ -1,0 +1,62 @@
+"""API test helpers: token-authenticated clients for two users and staff, and quick fixtures."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from generations.models import Generation
+from generations.services import create_generation
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        token, _ = Token.objects.get_or_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttle_counts():
+    """The create throttle counts in the cache; every test starts with a clean slate."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def other_user(django_user_model):
+    return django_user_model.objects.create_user(username="mallory", password="pw-mallory-123")
+
+
+@pytest.fixture
+def api(user) -> APIClient:
+    return client_for(user)
+
+
+@pytest.fixture
+def other_api(other_user) -> APIClient:
+    return client_for(other_user)
+
+
+@pytest.fixture
+def staff_api(staff_user) -> APIClient:
+    return client_for(staff_user)
+
+
+@pytest.fixture
+def anonymous() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def queued(plan, user) -> Generation:
+    """A stored generation of ``user`` that nothing renders (no enqueue)."""
+    return create_generation(scenes=plan, title="Fox and lake", owner=user, enqueue=False)
+
+
+def detail_url(generation: Generation, action: str = "") -> str:
+    return f"/api/generations/{generation.pk}/" + (f"{action}/" if action else "")
