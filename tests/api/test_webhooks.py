@@ -262,3 +262,66 @@ def test_a_redelivered_webhook_changes_nothing_after_the_first(api, anonymous, r
     assert (scene.status, scene.finished_at, scene.clip.name, scene.updated_at) == before
     assert WebhookDelivery.objects.count() == 1
     assert generation.scenes.get(index=1).status == Scene.Status.RUNNING
+
+
+def resigned(hook, *, webhook_id: str, status: str | None = None) -> tuple[bytes, dict[str, str]]:
+    """The same prediction's body under a new delivery id (and optionally another status)."""
+    payload = json.loads(hook.body)
+    if status is not None:
+        payload["status"] = status
+    body = json.dumps(payload).encode()
+    return body, signed(body, webhook_id=webhook_id)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_task_failures")
+def test_a_late_processing_webhook_after_completion_changes_nothing(
+    api, anonymous, replicate, receiver
+):
+    generation = two_independent_scenes(api)
+    hooks = deliveries_by_scene(generation, receiver)
+    replay(anonymous, hooks[0])
+    scene = generation.scenes.get(index=0)
+    before = (scene.status, scene.clip.name, scene.updated_at)
+
+    body, headers = resigned(hooks[0], webhook_id="msg_late", status="processing")
+    response = deliver(anonymous, body, headers)
+
+    assert response.json() == {"status": "ignored"}
+    scene.refresh_from_db()
+    assert (scene.status, scene.clip.name, scene.updated_at) == before
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_task_failures")
+def test_a_second_completion_under_a_new_delivery_id_changes_nothing(
+    api, anonymous, replicate, receiver
+):
+    generation = two_independent_scenes(api)
+    hooks = deliveries_by_scene(generation, receiver)
+    for index in (0, 1):
+        replay(anonymous, hooks[index])
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.SUCCEEDED
+    before = (generation.video.name, generation.updated_at, generation.coherence_score)
+
+    body, headers = resigned(hooks[0], webhook_id="msg_again")
+    response = deliver(anonymous, body, headers)
+
+    assert response.status_code == 200
+    generation.refresh_from_db()
+    assert (generation.video.name, generation.updated_at, generation.coherence_score) == before
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_task_failures")
+def test_out_of_order_completions_finish_the_generation_once(api, anonymous, replicate, receiver):
+    generation = two_independent_scenes(api)
+    hooks = deliveries_by_scene(generation, receiver)
+    # Second scene's completion first, then a storm of redeliveries of both.
+    for index in (1, 0, 1, 0, 1):
+        replay(anonymous, hooks[index])
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.SUCCEEDED
+    assert WebhookDelivery.objects.count() == 2
+    assert sum(replicate.created_by_model_prompt.values()) == 2
