@@ -36,8 +36,15 @@ def database_from_url(url: str, *, sqlite_default: Path) -> dict[str, Any]:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(sqlite_default),
-            # WAL + a busy timeout let the web process and qcluster workers share the file.
-            "OPTIONS": {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"},
+            # WAL + a busy timeout let the web process and qcluster workers share the file;
+            # synchronous=NORMAL is WAL's safe setting (no fsync per commit, never corrupt), and
+            # IMMEDIATE transactions take the write lock up front, so two workers that read then
+            # write (the seed draw) queue up instead of failing with "database is locked".
+            "OPTIONS": {
+                "timeout": 30,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+            },
         }
     parsed = urlparse(url)
     if parsed.scheme in {"sqlite", "sqlite3"}:

@@ -199,6 +199,25 @@ def test_list_filters_by_creation_time(api, plan, user):
     assert ids(api.get("/api/generations/", {"created_before": stamp})) == [str(old.pk)]
 
 
+def test_a_time_filter_with_a_far_offset_is_read_as_utc(api, plan, user):
+    # +20:15 is valid ISO 8601 and Python, but beyond what PostgreSQL accepts (±15:59).
+    generation = make(plan, user)
+    hour_later_in_utc = (timezone.now() + timedelta(hours=1)).astimezone(
+        timezone.get_fixed_timezone(20 * 60 + 15)
+    )
+
+    response = api.get("/api/generations/", {"created_before": hour_later_in_utc.isoformat()})
+
+    assert ids(response) == [str(generation.pk)]
+
+
+def test_a_time_filter_that_leaves_the_calendar_in_utc_is_a_400(api):
+    response = api.get("/api/generations/", {"created_after": "0001-01-01T00:00:00+20:00"})
+
+    assert response.status_code == 400
+    assert "created_after" in response.json()["errors"]
+
+
 def test_list_orders_by_a_chosen_field(api, plan, user):
     low = make(plan, user)
     high = make(plan, user)
