@@ -140,6 +140,8 @@ Q_CLUSTER: dict = {
     "catch_up": False,
     "poll": env_float("Q_POLL", 0.2),
     "label": "Task queue",
+    # django-q2 logs every enqueue at INFO; operators who want that set Q_LOG_LEVEL=INFO.
+    "log_level": env_str("Q_LOG_LEVEL", "WARNING"),
 }
 if env_str("REDIS_URL"):
     Q_CLUSTER["redis"] = env_str("REDIS_URL")

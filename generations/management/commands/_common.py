@@ -60,8 +60,9 @@ def wait_with_progress(generation: Generation, *, timeout: float, show: bool = T
     try:
         while True:
             generation.refresh_from_db()
+            seed = f"seed {generation.seed_value} · " if generation.seed_value is not None else ""
             bar.n = generation.progress
-            bar.set_description(generation.stage[:40])
+            bar.set_description(f"{seed}{generation.stage}"[:60], refresh=False)
             bar.refresh()
             if generation.is_terminal:
                 return generation
