@@ -456,11 +456,11 @@ def score_frames(scenes: Sequence[SceneFrames]) -> CoherenceReport:
     lab: list[list[np.ndarray]] = []
     for scene in ordered:
         if not scene.frames:
-            raise CoherenceError(f"scene {scene.index}: no frames to score")
+            raise CoherenceError(f"scene {scene.index + 1}: no frames to score")
         try:
             scene_rgb = [_to_analysis_rgb(f) for f in scene.frames]
         except CoherenceError as exc:
-            raise CoherenceError(f"scene {scene.index}: {exc}") from exc
+            raise CoherenceError(f"scene {scene.index + 1}: {exc}") from exc
         rgb.append(scene_rgb)
         lab.append([rgb2lab(f) for f in scene_rgb])
 
@@ -494,7 +494,7 @@ def score_frames(scenes: Sequence[SceneFrames]) -> CoherenceReport:
             )
         )
         if len(scene.frames) < 2:
-            notes.append(f"scene {scene.index}: one frame only, stability assumed 1.0")
+            notes.append(f"scene {scene.index + 1}: one frame only, stability assumed 1.0")
 
     boundaries: list[BoundaryScore] = []
     for i in range(n - 1):
@@ -527,16 +527,18 @@ def score_frames(scenes: Sequence[SceneFrames]) -> CoherenceReport:
     elif continuity is None:
         notes.append("no continuous boundaries in the plan: continuity is not scored")
     if ordered[0].continuous:
-        notes.append(f"scene {ordered[0].index} is marked continuous but has no predecessor")
+        notes.append(f"scene {ordered[0].index + 1} is marked continuous but has no predecessor")
     for b in boundaries:
         if b.continuous and b.continuity < 0.5:
             notes.append(
-                f"boundary {b.from_index}->{b.to_index} is planned continuous but looks like a cut "
-                f"(SSIM {b.ssim:.2f}, dE {b.color_distance:.1f})"
+                f"boundary {b.from_index + 1}->{b.to_index + 1} is planned continuous but looks "
+                f"like a cut (SSIM {b.ssim:.2f}, dE {b.color_distance:.1f})"
             )
     for s in scene_scores[1:] if n > 1 else []:
         if s.style_mean < 0.5:
-            notes.append(f"scene {s.index} drifts in style (mean similarity {s.style_mean:.2f})")
+            notes.append(
+                f"scene {s.index + 1} drifts in style (mean similarity {s.style_mean:.2f})"
+            )
 
     return CoherenceReport(
         score=combine(style, continuity, stability),
@@ -580,20 +582,20 @@ def _read_scene(clip: SceneClip, samples: int) -> tuple[SceneFrames, str | None]
     media = _media()
     path = Path(clip.path)
     if not path.is_file():
-        raise CoherenceError(f"scene {clip.index}: clip not found: {path}")
+        raise CoherenceError(f"scene {clip.index + 1}: clip not found: {path}")
     try:
         info = media.probe(path)
         budget = max(samples, DENSE_DECODE_BYTES // max(1, info.width * info.height * 3))
         dense_n = min(info.frame_count, budget)
         frames = list(media.sample_frames(path, max(dense_n, samples)))
     except (media.MediaError, ValueError, OSError) as exc:
-        raise CoherenceError(f"scene {clip.index}: cannot read clip {path}: {exc}") from exc
+        raise CoherenceError(f"scene {clip.index + 1}: cannot read clip {path}: {exc}") from exc
     if not frames:
-        raise CoherenceError(f"scene {clip.index}: clip {path} has no frames")
+        raise CoherenceError(f"scene {clip.index + 1}: clip {path} has no frames")
     note = None
     if dense_n < info.frame_count:
         stride = (info.frame_count - 1) / max(1, dense_n - 1)
-        note = f"scene {clip.index}: flicker measured every {stride:.1f} frames (large clip)"
+        note = f"scene {clip.index + 1}: flicker measured every {stride:.1f} frames (large clip)"
     scene = SceneFrames(
         index=clip.index,
         frames=_evenly(frames, samples),
@@ -729,7 +731,7 @@ def _figure(report: CoherenceReport) -> Figure:
         fontsize=11,
     )
 
-    labels = [f"scene {s.index}" for s in report.scenes]
+    labels = [f"scene {s.index + 1}" for s in report.scenes]
     x = np.arange(len(report.scenes))
     to_first = [1.0 - s.style_to_first for s in report.scenes]
     to_prev = [0.0 if s.style_to_prev is None else 1.0 - s.style_to_prev for s in report.scenes]
@@ -751,7 +753,9 @@ def _figure(report: CoherenceReport) -> Figure:
             bar.set_hatch(hatch)
         ax_cont.bar_label(bars, fmt="%.2f", fontsize=8)
         ax_cont.set_xticks(
-            bx, [f"{b.from_index}→{b.to_index}\n{b.kind}" for b in report.boundaries], fontsize=8
+            bx,
+            [f"{b.from_index + 1}→{b.to_index + 1}\n{b.kind}" for b in report.boundaries],
+            fontsize=8,
         )
         ax_cont.legend(
             handles=[
@@ -806,7 +810,7 @@ def format_report_table(report: dict[str, Any] | CoherenceReport) -> str:
     ]
     for s in r.scenes:
         lines.append(
-            f"{s.index:>5}  {_fmt(s.style_to_first):>11}  {_fmt(s.style_to_prev):>10}  "
+            f"{s.index + 1:>5}  {_fmt(s.style_to_first):>11}  {_fmt(s.style_to_prev):>10}  "
             f"{_fmt(s.style_mean):>9}  {_fmt(s.stability):>9}  {s.flicker_mae:>7.2f}"
         )
     lines.append("")
@@ -818,7 +822,7 @@ def format_report_table(report: dict[str, Any] | CoherenceReport) -> str:
         for b in r.boundaries:
             scored = "" if b.continuous else "  (cut: not scored)"
             lines.append(
-                f"{f'{b.from_index}->{b.to_index}':>8}  {b.kind:<10}  {b.ssim:>6.3f}  "
+                f"{f'{b.from_index + 1}->{b.to_index + 1}':>8}  {b.kind:<10}  {b.ssim:>6.3f}  "
                 f"{b.color_distance:>6.2f}  {b.continuity:>10.3f}  "
                 f"{b.style_similarity:>6.3f}{scored}"
             )

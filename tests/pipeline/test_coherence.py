@@ -297,7 +297,8 @@ def test_no_clips_is_an_error() -> None:
 
 def test_missing_clip_names_the_scene(chained: list[Path], tmp_path: Path) -> None:
     clips = [SceneClip(0, chained[0], False), SceneClip(1, tmp_path / "nope.mp4", True)]
-    with pytest.raises(CoherenceError, match="scene 1"):
+    # Messages count scenes from 1, as people do (index 1 is the second scene).
+    with pytest.raises(CoherenceError, match="scene 2"):
         score_clips(clips)
 
 
@@ -305,7 +306,7 @@ def test_unreadable_clip_names_the_scene(chained: list[Path], tmp_path: Path) ->
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00\x00\x00\x18ftypmp42 definitely not a video" * 10)
     clips = [SceneClip(0, chained[0], False), SceneClip(2, broken, False)]
-    with pytest.raises(CoherenceError, match="scene 2"):
+    with pytest.raises(CoherenceError, match="scene 3"):
         score_clips(clips)
 
 
@@ -379,7 +380,8 @@ def test_table_lists_every_scene_and_boundary(report: CoherenceReport) -> None:
     table = format_report_table(report)
     lines = table.splitlines()
     for s in report.scenes:
-        assert any(line.split()[:1] == [str(s.index)] for line in lines)
+        assert any(line.split()[:1] == [str(s.index + 1)] for line in lines)
     for b in report.boundaries:
-        assert any(f"{b.from_index}->{b.to_index}" in line and b.kind in line for line in lines)
+        numbered = f"{b.from_index + 1}->{b.to_index + 1}"
+        assert any(numbered in line and b.kind in line for line in lines)
     assert f"score {report.score:.3f}" in table

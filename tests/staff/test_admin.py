@@ -135,7 +135,7 @@ def test_the_change_page_shows_seed_recipe_players_picture_and_boundaries(staff_
     for scene in finished.scenes.all():
         assert f'src="/media/{scene.clip.name}"' in html
     assert "<svg" in html
-    assert "<td>0 → 1</td>" in html
+    assert "<td>1 → 2</td>" in html
     assert "cut (not scored)" in html
     assert reverse("generations:detail", args=[finished.pk]) in html
 
