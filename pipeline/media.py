@@ -11,6 +11,7 @@ exceptions never escape, so callers have a single error type to map onto job fai
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -483,7 +484,7 @@ def normalize(src: Path, dst: Path, *, width: int, height: int, fps: int) -> Vid
         part = _part_path(dst)
         shutil.copyfile(src, part)
         os.replace(part, dst)
-        return _as_output(probe(dst), True)
+        return _as_output(dataclasses.replace(info, path=dst), True)  # same bytes, no re-probe
     encode(_resampled(info, width, height, fps), dst, fps=fps)
     return _as_output(probe(dst), False)
 

@@ -58,15 +58,13 @@ def _set_progress(generation_id: uuid.UUID, *, stage: str, progress: int | None 
     Generation.objects.filter(pk=generation_id).update(**updates)
 
 
-def _scene_progress(generation_id: uuid.UUID) -> None:
+def _scene_progress(generation_id: uuid.UUID, scenes: list[dict[str, Any]]) -> None:
     """Scenes carry the bulk of the work: 5%..90% of the bar, by scene seconds done."""
-    scenes = list(Scene.objects.filter(generation_id=generation_id).values("status", "duration"))
     total = sum(s["duration"] for s in scenes) or 1.0
-    done = sum(s["duration"] for s in scenes if s["status"] == Scene.Status.SUCCEEDED)
-    count = sum(1 for s in scenes if s["status"] == Scene.Status.SUCCEEDED)
+    done = [s for s in scenes if s["status"] == Scene.Status.SUCCEEDED]
     Generation.objects.filter(pk=generation_id, status=Generation.Status.RUNNING).update(
-        progress=5 + int(85 * done / total),
-        stage=f"rendering scenes ({count}/{len(scenes)} done)",
+        progress=5 + int(85 * sum(s["duration"] for s in done) / total),
+        stage=f"rendering scenes ({len(done)}/{len(scenes)} done)",
         updated_at=timezone.now(),
     )
 
@@ -364,20 +362,19 @@ def _store_outputs(scene: Scene, provider: Any, state: PredictionState) -> None:
 
 
 def _after_scene_succeeded(scene: Scene) -> Outcome:
-    generation_id = scene.generation_id
-    _scene_progress(generation_id)
-    statuses = list(
-        Scene.objects.filter(generation_id=generation_id).values_list("status", flat=True)
+    """Update progress, then say what comes next: the continuous successor, or the finish."""
+    scenes = list(
+        Scene.objects.filter(generation_id=scene.generation_id)
+        .order_by("index")
+        .values("pk", "index", "status", "duration", "continuous")
     )
-    if all(s == Scene.Status.SUCCEEDED for s in statuses):
+    _scene_progress(scene.generation_id, scenes)
+    if all(s["status"] == Scene.Status.SUCCEEDED for s in scenes):
         return Outcome(finish=True)
-    successor = Scene.objects.filter(
-        generation_id=generation_id,
-        index=scene.index + 1,
-        continuous=True,
-        status=Scene.Status.PENDING,
-    ).values_list("pk", flat=True)
-    return Outcome(ready_scenes=tuple(successor))
+    after = scenes[scene.index + 1] if scene.index + 1 < len(scenes) else None
+    if after and after["continuous"] and after["status"] == Scene.Status.PENDING:
+        return Outcome(ready_scenes=(after["pk"],))
+    return Outcome()
 
 
 def receive_prediction_webhook(
