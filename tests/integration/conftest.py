@@ -3,6 +3,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.integration.deployment import Deployment
+from tests.system import require_program
 
 
 @pytest.fixture
@@ -24,14 +25,12 @@ def _free_port() -> int:
 @pytest.fixture
 def redis_url(tmp_path) -> Iterator[str]:
     """A private redis-server on loopback (Debian's redis-server; .ci/run installs it)."""
-    import shutil
     import subprocess
     import time
 
     import redis
 
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is not installed (apt-get install redis-server)"
+    binary = require_program("redis-server", package="redis-server")
     port = _free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],

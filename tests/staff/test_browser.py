@@ -3,13 +3,12 @@ with the same seed, and watch the new video play on the staff page.
 
 Needs Debian's chromium (.ci/run installs it) and the `playwright` Python package (dev extra);
 `playwright install` is never run: the system browser is used. A missing browser fails the test
-with instructions, it is never skipped.
+under CI and is skipped, naming the package, on a developer machine (tests/system.py).
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from django.urls import reverse
 
 from generations.models import Generation
 from generations.services import create_generation
+from tests.system import require_program
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -40,12 +40,7 @@ pytestmark = [
 
 @pytest.fixture
 def chromium_path() -> Path:
-    if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
-        pytest.fail(
-            f"Chromium is not installed at {CHROMIUM}; install Debian's package with "
-            "`apt-get update && apt-get install -y chromium` (.ci/run does this)."
-        )
-    return CHROMIUM
+    return Path(require_program(str(CHROMIUM), package="chromium"))
 
 
 @pytest.fixture
