@@ -189,17 +189,21 @@ class ReplicateProvider:
             model_version=prediction.version,
         )
 
-    def fetch(self, prediction_id: str) -> PredictionState:
+    def _on_prediction(self, prediction_id: str, call: Callable[[], Any]) -> Any:
+        """An idempotent call about one prediction; a 404 says plainly which one is unknown."""
         try:
-            prediction = self._with_retries(
-                lambda: self.client.predictions.get(prediction_id), idempotent=True
-            )
+            return self._with_retries(call, idempotent=True)
         except ReplicateError as exc:
             if exc.status == 404:
                 raise ProviderError(
                     f"Replicate has no prediction {prediction_id}", retryable=False, status=404
                 ) from exc
             raise self._provider_error(exc, None) from exc
+
+    def fetch(self, prediction_id: str) -> PredictionState:
+        prediction = self._on_prediction(
+            prediction_id, lambda: self.client.predictions.get(prediction_id)
+        )
         return prediction_state(
             {
                 "id": prediction.id,
@@ -238,16 +242,7 @@ class ReplicateProvider:
         return FetchedOutput(video_path=target)
 
     def cancel(self, prediction_id: str) -> None:
-        try:
-            self._with_retries(
-                lambda: self.client.predictions.cancel(prediction_id), idempotent=True
-            )
-        except ReplicateError as exc:
-            if exc.status == 404:
-                raise ProviderError(
-                    f"Replicate has no prediction {prediction_id}", retryable=False, status=404
-                ) from exc
-            raise self._provider_error(exc, None) from exc
+        self._on_prediction(prediction_id, lambda: self.client.predictions.cancel(prediction_id))
 
     # ----------------------------------------------------------------------------------------
     # Input mapping
