@@ -6,8 +6,9 @@ whole life of the prediction and would pin a worker for minutes.
 
 Retries: the client retries GETs on 429/503/504 itself but never a POST, so creating a prediction is
 retried here — 429 after its Retry-After (bounded), 5xx and connection failures with exponential
-backoff. A read timeout on create is *not* retried blindly: the prediction may already exist, and a
-second create would bill a second video. It surfaces as a retryable ``ProviderError`` instead.
+backoff. A read timeout or a 504 on create is *not* retried, here or by the pipeline: the
+prediction may already exist, and a second create would bill a second video. The scene fails with
+a message saying so.
 """
 
 from __future__ import annotations
@@ -107,6 +108,12 @@ def prediction_state(data: Mapping[str, Any]) -> PredictionState:
 
 def _error_text(exc: ReplicateError) -> str:
     return exc.detail or exc.title or f"HTTP {exc.status}"
+
+
+MAYBE_CREATED = (
+    "the prediction may have been created anyway, so it was not submitted again (that could bill "
+    "twice); check your Replicate dashboard, then regenerate"
+)
 
 
 class ReplicateProvider:
@@ -371,6 +378,11 @@ class ReplicateProvider:
                 status = exc.status or 0
                 if attempt >= self.max_retries or not (status == 429 or status >= 500):
                     raise
+                if status == 504 and not idempotent:
+                    # A gateway timeout may hide a create that went through: never bill twice.
+                    raise ProviderError(
+                        f"Replicate answered 504 to a create; {MAYBE_CREATED}", retryable=False
+                    ) from exc
                 if status == 429:
                     wait = self._retry_after(exc)
                     wait = self._backoff(attempt) if wait is None else wait
@@ -380,15 +392,15 @@ class ReplicateProvider:
                 logger.info("Replicate answered %s, retrying in %.2fs", status, wait)
             except httpx.TransportError as exc:
                 may_have_arrived = not isinstance(exc, _NOT_SENT_ERRORS)
-                if attempt >= self.max_retries or (may_have_arrived and not idempotent):
-                    hint = (
-                        " (the request may have reached Replicate: check for an existing "
-                        "prediction before retrying)"
-                        if may_have_arrived and not idempotent
-                        else ""
-                    )
+                if may_have_arrived and not idempotent:
+                    # Resubmitting could create (and bill) a second prediction: fail instead.
                     raise ProviderError(
-                        f"network error talking to Replicate: {exc!r}{hint}", retryable=True
+                        f"network error talking to Replicate: {exc!r}; {MAYBE_CREATED}",
+                        retryable=False,
+                    ) from exc
+                if attempt >= self.max_retries:
+                    raise ProviderError(
+                        f"network error talking to Replicate: {exc!r}", retryable=True
                     ) from exc
                 wait = self._backoff(attempt)
                 logger.info("network error talking to Replicate (%r), retrying", exc)

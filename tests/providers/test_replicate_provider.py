@@ -519,3 +519,44 @@ def test_requests_per_prediction_polling_vs_webhook(configure, server, tmp_path,
     assert server.requests_by_endpoint["GET /v1/predictions/{id}"] == polling_requests - 2
     assert polling_requests >= 2 + 4  # create + download + several GETs
     assert len(receiver.received) == 1  # events filter: completed only
+
+
+def test_a_create_that_timed_out_is_never_sent_again(provider, monkeypatch):
+    """The prediction may exist already: a second create could bill a second video."""
+    import httpx
+    import replicate.prediction
+
+    calls = []
+
+    def timed_out(self, *args, **kwargs):
+        calls.append(kwargs)
+        raise httpx.ReadTimeout("the server did not answer in time")
+
+    # The client builds a new Predictions namespace on every access: patch the class.
+    monkeypatch.setattr(replicate.prediction.Predictions, "create", timed_out)
+
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(scene())
+
+    assert len(calls) == 1
+    assert caught.value.retryable is False
+    assert "may have been created anyway" in str(caught.value)
+
+
+def test_a_gateway_timeout_on_create_is_never_sent_again(provider, monkeypatch):
+    import replicate.prediction
+    from replicate.exceptions import ReplicateError
+
+    calls = []
+
+    def gateway_timeout(self, *args, **kwargs):
+        calls.append(kwargs)
+        raise ReplicateError(title="Gateway Timeout", status=504, detail="upstream timed out")
+
+    monkeypatch.setattr(replicate.prediction.Predictions, "create", gateway_timeout)
+
+    with pytest.raises(ProviderError) as caught:
+        provider.submit(scene())
+
+    assert len(calls) == 1
+    assert caught.value.retryable is False
