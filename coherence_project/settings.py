@@ -111,8 +111,12 @@ COHERENCE_MAX_SCENE_SECONDS = 30.0
 COHERENCE_SCENE_MAX_ATTEMPTS = env_int("COHERENCE_SCENE_MAX_ATTEMPTS", 3)
 COHERENCE_PROVIDER_MAX_RETRIES = env_int("COHERENCE_PROVIDER_MAX_RETRIES", 5)
 COHERENCE_PROVIDER_BACKOFF_SECONDS = env_float("COHERENCE_PROVIDER_BACKOFF_SECONDS", 0.5)
-# A scene in flight longer than this without progress is looked at again by the reconciler.
-COHERENCE_STALE_AFTER_SECONDS = env_int("COHERENCE_STALE_AFTER_SECONDS", 120)
+# Claimed work older than this counts as lost (its worker died) and is picked up again by the
+# reconciler. No task outlives Q_TIMEOUT (django-q2 kills it), so the default waits past that:
+# a slow but live submission (429 back-off, a long local render) is never taken for dead.
+COHERENCE_STALE_AFTER_SECONDS = env_int(
+    "COHERENCE_STALE_AFTER_SECONDS", env_int("Q_TIMEOUT", 300) + 60
+)
 # Seconds between two looks at a hosted prediction when no webhook URL is configured.
 COHERENCE_POLL_INTERVAL = env_float("COHERENCE_POLL_INTERVAL", 2.0)
 # Simulated model seconds per scene on the local model (benchmarks and crash tests only).

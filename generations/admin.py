@@ -375,11 +375,11 @@ class GenerationAdmin(admin.ModelAdmin):
 
     # --- actions ----------------------------------------------------------------------------------
 
-    @admin.action(description="Regenerate with the same seed")
+    @admin.action(description="Regenerate with the same seed", permissions=["change"])
     def regenerate_same_seed(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._regenerate(request, queryset, seed=KEEP_SEED)
 
-    @admin.action(description="Regenerate with a new seed")
+    @admin.action(description="Regenerate with a new seed", permissions=["change"])
     def regenerate_new_seed(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._regenerate(request, queryset, seed=None)
 
@@ -419,7 +419,7 @@ class GenerationAdmin(admin.ModelAdmin):
                 ),
             )
 
-    @admin.action(description="Cancel")
+    @admin.action(description="Cancel", permissions=["change"])
     def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
         canceled, finished = [], []
         for generation in queryset.order_by("created_at"):

@@ -213,6 +213,13 @@ def regenerate_generation(
     """
     settings_ = dict(source.coherence_settings)
     if seed is KEEP_SEED:
+        if source.seed_control and source.seed_value is None:
+            raise ValidationError(
+                {
+                    "seed": "The source generation has no seed yet (it has not started), so there "
+                    "is no seed to keep; give a seed, or null for a fresh one."
+                }
+            )
         seed = source.seed_value
     return create_generation(
         scenes=plan_of(source),

@@ -73,14 +73,23 @@ def _scene_progress(generation_id: uuid.UUID, scenes: list[dict[str, Any]]) -> N
 
 
 def start_generation(*, generation_id: uuid.UUID) -> Outcome:
-    """Claim a queued generation, draw and store its seed, and return the chain heads to run."""
-    claimed = Generation.objects.filter(pk=generation_id, status=Generation.Status.QUEUED).update(
-        status=Generation.Status.RUNNING,
-        stage="drawing seed",
-        progress=1,
-        started_at=timezone.now(),
-        updated_at=timezone.now(),
-    )
+    """Claim a queued generation, draw and store its seed, and return the chain heads to run.
+
+    The claim and the seed draw commit together: a running generation always has its seed, so no
+    scene can ever be sent without one because a worker died in between.
+    """
+    with transaction.atomic():
+        claimed = Generation.objects.filter(
+            pk=generation_id, status=Generation.Status.QUEUED
+        ).update(
+            status=Generation.Status.RUNNING,
+            stage="drawing seed",
+            progress=1,
+            started_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+        if claimed:
+            ensure_generation_seed(generation_id=generation_id)
     if not claimed:
         status = (
             Generation.objects.values_list("status", flat=True).filter(pk=generation_id).first()
@@ -90,7 +99,6 @@ def start_generation(*, generation_id: uuid.UUID) -> Outcome:
         raise GenerationStateError(
             f"Generation {generation_id} is {status}; only a queued generation can be started."
         )
-    ensure_generation_seed(generation_id=generation_id)
     _set_progress(generation_id, stage="rendering scenes", progress=5)
     return Outcome(ready_scenes=tuple(ready_scene_ids(generation_id=generation_id)))
 
@@ -228,7 +236,7 @@ def run_scene(*, scene_id: int) -> Outcome:
 
     # The provider has accepted (and may bill) this prediction: its id must reach the database
     # even across a database restart, or the scene would be submitted a second time.
-    _persist_through_outage(
+    stored = _persist_through_outage(
         lambda: Scene.objects.filter(pk=scene_id, status=Scene.Status.SUBMITTING).update(
             status=Scene.Status.RUNNING,
             prediction_id=submission.prediction_id,
@@ -238,6 +246,12 @@ def run_scene(*, scene_id: int) -> Outcome:
             model_version=submission.model_version or "",
         )
     )
+    if not stored:
+        # The scene was canceled (or its generation failed, or it was reset as lost) while the
+        # provider worked: keep the id for the record and stop the prediction, so nothing runs
+        # (and bills) unseen.
+        _abandon_prediction(scene_id, submission.prediction_id, provider)
+        return Outcome()
     if seed is not None and not submission.seed_applied:
         _add_warning(
             generation.pk,
@@ -250,6 +264,17 @@ def run_scene(*, scene_id: int) -> Outcome:
             model_version=submission.model_version
         )
     return advance_scene(scene_id=scene_id)
+
+
+def _abandon_prediction(scene_id: int, prediction_id: str, provider: Any) -> None:
+    Scene.objects.filter(pk=scene_id, prediction_id="").exclude(
+        status=Scene.Status.SUBMITTING
+    ).update(prediction_id=prediction_id)
+    logger.warning("scene %s moved on during submission; canceling %s", scene_id, prediction_id)
+    try:
+        provider.cancel(prediction_id)
+    except ProviderError as exc:
+        logger.warning("could not cancel prediction %s: %s", prediction_id, exc)
 
 
 def _persist_through_outage(write: Callable[[], Any], *, seconds: float = 30.0) -> Any:
@@ -343,7 +368,8 @@ def _store_outputs(scene: Scene, provider: Any, state: PredictionState) -> None:
         normalized.replace(_media_path(clip_name))
         has_latent = fetched.latent_path is not None
         if has_latent:
-            shutil.copyfile(fetched.latent_path, _media_path(latent_name))
+            shutil.copyfile(fetched.latent_path, Path(tmp) / "latent.npy")
+            Path(tmp, "latent.npy").replace(_media_path(latent_name))
     spec = get_model(generation.model)
     cost = (
         Decimal(str(spec.price_per_second)) * Decimal(str(spec.rendered_seconds(scene.duration)))

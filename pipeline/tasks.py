@@ -6,6 +6,7 @@ delivered twice, or replayed by the reconciler, is harmless.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -133,6 +134,13 @@ def run_scene_task(scene_id: int) -> None:
         scene_id = successors[0]
 
 
+def check_scene_task(scene_id: int) -> None:
+    """The reconciler's look at a running prediction: it completes a scene whose webhook or poller
+    was lost, but starts no polling of its own, so a minute's tick never piles up pollers."""
+    outcome = orchestration.advance_scene(scene_id=scene_id)
+    follow_outcome(dataclasses.replace(outcome, poll=False), scene_id)
+
+
 def advance_scene_task(scene_id: int, prediction: dict[str, Any] | None = None) -> None:
     from pipeline.providers.replicate import prediction_state
 
@@ -230,7 +238,7 @@ def reconcile(*, stale_after: float | None = None) -> ReconcileReport:
         .values_list("pk", flat=True)
     ):
         report.polled.append(scene_id)
-        enqueue_advance(scene_id)
+        _enqueue("pipeline.tasks.check_scene_task", scene_id)
 
     for generation_id in Generation.objects.filter(
         status=Generation.Status.STITCHING, updated_at__lt=stale

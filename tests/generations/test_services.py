@@ -110,3 +110,10 @@ def test_regenerate_with_a_new_seed_or_none(plan):
     source = make(plan, seed=99)
     assert regenerate_generation(source=source, seed=7, enqueue=False).seed_value == 7
     assert regenerate_generation(source=source, seed=None, enqueue=False).seed_value is None
+
+
+def test_regenerate_keeping_the_seed_of_a_source_without_one_is_refused(plan):
+    source = make(plan)  # not started: no seed drawn yet
+    with pytest.raises(ValidationError) as info:
+        regenerate_generation(source=source, enqueue=False)
+    assert "no seed yet" in info.value.message_dict["seed"][0]

@@ -140,3 +140,56 @@ def test_cancel_cancels_the_predictions_in_flight(server, plan):
     assert server.prediction(scene.prediction_id)["status"] == "canceled"
     scene.refresh_from_db()
     assert scene.status == Scene.Status.CANCELED
+
+
+def test_a_scene_canceled_while_its_prediction_was_created_gets_it_canceled(
+    server, plan, monkeypatch
+):
+    from pipeline import orchestration
+    from pipeline.providers.replicate import ReplicateProvider
+
+    server.latency = 5.0
+    real_submit = ReplicateProvider.submit
+
+    def submit_then_cancel(self, request):
+        submission = real_submit(self, request)
+        orchestration.cancel_generation(generation_id=generation.pk)  # meanwhile, staff cancel
+        return submission
+
+    monkeypatch.setattr(ReplicateProvider, "submit", submit_then_cancel)
+    generation = create_generation(
+        scenes=plan[:1], provider="replicate", model=SEEDANCE_LITE, enqueue=False
+    )
+    orchestration.start_generation(generation_id=generation.pk)
+    scene = generation.scenes.get()
+    orchestration.run_scene(scene_id=scene.pk)
+
+    scene.refresh_from_db()
+    assert scene.status == Scene.Status.CANCELED
+    assert scene.prediction_id  # kept for the record…
+    assert server.prediction(scene.prediction_id)["status"] == "canceled"  # …and stopped
+
+
+def test_the_reconciler_looks_once_and_starts_no_poller(server, plan):
+    import time
+
+    from pipeline import orchestration, tasks
+
+    server.latency = 5.0
+    generation = create_generation(
+        scenes=plan[:1], provider="replicate", model=SEEDANCE_LITE, enqueue=False
+    )
+    orchestration.start_generation(generation_id=generation.pk)
+    scene = generation.scenes.get()
+    orchestration.run_scene(scene_id=scene.pk)
+    scene.refresh_from_db()
+    looks_before = server.requests_by_prediction[scene.prediction_id]
+
+    started = time.monotonic()
+    report = tasks.reconcile(stale_after=0)
+
+    assert report.polled == [scene.pk]
+    assert time.monotonic() - started < 2.0  # one look, not a polling loop until the end
+    assert server.requests_by_prediction[scene.prediction_id] == looks_before + 1
+    scene.refresh_from_db()
+    assert scene.status == Scene.Status.RUNNING

@@ -186,6 +186,22 @@ def test_generations_cannot_be_added_in_the_admin(staff_client):
 # --- actions -------------------------------------------------------------------------------------
 
 
+def test_staff_who_may_only_view_get_no_actions(client, django_user_model, queued):
+    from django.contrib.auth.models import Permission
+
+    viewer = django_user_model.objects.create_user(username="viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_generation"))
+    client.force_login(viewer)
+
+    listing = client.get(reverse("admin:generations_generation_changelist"))
+    run_action(client, "cancel", queued)
+
+    assert listing.status_code == 200
+    assert "regenerate_same_seed" not in listing.content.decode()
+    queued.refresh_from_db()
+    assert queued.status == Generation.Status.QUEUED
+
+
 def test_regenerate_with_the_same_seed(staff_client, finished):
     response = run_action(staff_client, "regenerate_same_seed", finished)
     new = Generation.objects.exclude(pk=finished.pk).get()
