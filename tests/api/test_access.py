@@ -75,3 +75,29 @@ def test_session_login_works_too(client, user, queued):
     client.force_login(user)
 
     assert client.get(detail_url(queued)).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_task_failures")
+def test_media_is_served_only_to_who_may_see_the_generation(
+    api, other_api, staff_api, plan, media_root
+):
+    from rest_framework.test import APIClient
+
+    created = api.post("/api/generations/", {"scenes": plan[:1]}, format="json").json()
+    video_url = api.get(f"/api/generations/{created['id']}/").json()["video_url"]
+    path = "/" + video_url.split("/", 3)[3]
+
+    assert api.get(path).status_code == 200
+    assert staff_api.get(path).status_code == 200
+    assert other_api.get(path).status_code == 404
+    assert APIClient().get(path).status_code == 401
+
+
+@pytest.mark.django_db
+def test_provider_scratch_space_and_traversal_are_never_served(staff_api, media_root):
+    (media_root / "local-predictions").mkdir()
+    (media_root / "local-predictions" / "x.mp4").write_bytes(b"scratch")
+
+    assert staff_api.get("/media/local-predictions/x.mp4").status_code == 404
+    assert staff_api.get("/media/generations/../local-predictions/x.mp4").status_code == 404
