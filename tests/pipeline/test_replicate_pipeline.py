@@ -1,5 +1,6 @@
 """Whole generations on hosted models: the real replicate client against the loopback server."""
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import pytest
 
 from generations.models import Generation, Scene
 from generations.services import create_generation
-from pipeline import media
+from pipeline import media, orchestration, tasks
 from pipeline.providers import reset_providers
 from pipeline.providers.registry import MINIMAX_VIDEO_01, SEEDANCE_LITE
 from pipeline.replicate_server import ReplicateServer
@@ -124,9 +125,8 @@ def test_a_model_that_cannot_continue_is_refused_at_creation(server, plan, setti
     assert Generation.objects.count() == 0
 
 
-def test_cancel_cancels_the_predictions_in_flight(server, plan):
-    from pipeline import orchestration
-
+def submit_one_slow_scene(server, plan) -> Scene:
+    """A one-scene hosted generation, started and submitted; its prediction runs for 5 s."""
     server.latency = 5.0
     generation = create_generation(
         scenes=plan[:1], provider="replicate", model=SEEDANCE_LITE, enqueue=False
@@ -135,8 +135,13 @@ def test_cancel_cancels_the_predictions_in_flight(server, plan):
     scene = generation.scenes.get()
     orchestration.run_scene(scene_id=scene.pk)
     scene.refresh_from_db()
+    return scene
+
+
+def test_cancel_cancels_the_predictions_in_flight(server, plan):
+    scene = submit_one_slow_scene(server, plan)
     assert scene.status == Scene.Status.RUNNING
-    assert orchestration.cancel_generation(generation_id=generation.pk)
+    assert orchestration.cancel_generation(generation_id=scene.generation_id)
     assert server.prediction(scene.prediction_id)["status"] == "canceled"
     scene.refresh_from_db()
     assert scene.status == Scene.Status.CANCELED
@@ -145,44 +150,26 @@ def test_cancel_cancels_the_predictions_in_flight(server, plan):
 def test_a_scene_canceled_while_its_prediction_was_created_gets_it_canceled(
     server, plan, monkeypatch
 ):
-    from pipeline import orchestration
     from pipeline.providers.replicate import ReplicateProvider
 
-    server.latency = 5.0
     real_submit = ReplicateProvider.submit
 
     def submit_then_cancel(self, request):
         submission = real_submit(self, request)
-        orchestration.cancel_generation(generation_id=generation.pk)  # meanwhile, staff cancel
+        # Meanwhile, staff cancel the generation.
+        orchestration.cancel_generation(generation_id=Generation.objects.get().pk)
         return submission
 
     monkeypatch.setattr(ReplicateProvider, "submit", submit_then_cancel)
-    generation = create_generation(
-        scenes=plan[:1], provider="replicate", model=SEEDANCE_LITE, enqueue=False
-    )
-    orchestration.start_generation(generation_id=generation.pk)
-    scene = generation.scenes.get()
-    orchestration.run_scene(scene_id=scene.pk)
+    scene = submit_one_slow_scene(server, plan)
 
-    scene.refresh_from_db()
     assert scene.status == Scene.Status.CANCELED
     assert scene.prediction_id  # kept for the record…
     assert server.prediction(scene.prediction_id)["status"] == "canceled"  # …and stopped
 
 
 def test_the_reconciler_looks_once_and_starts_no_poller(server, plan):
-    import time
-
-    from pipeline import orchestration, tasks
-
-    server.latency = 5.0
-    generation = create_generation(
-        scenes=plan[:1], provider="replicate", model=SEEDANCE_LITE, enqueue=False
-    )
-    orchestration.start_generation(generation_id=generation.pk)
-    scene = generation.scenes.get()
-    orchestration.run_scene(scene_id=scene.pk)
-    scene.refresh_from_db()
+    scene = submit_one_slow_scene(server, plan)
     looks_before = server.requests_by_prediction[scene.prediction_id]
 
     started = time.monotonic()
