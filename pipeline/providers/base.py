@@ -6,6 +6,7 @@ prediction; the pipeline stores the prediction id the moment ``submit`` returns.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -84,6 +85,10 @@ class Provider(Protocol):
     def submit(self, request: SceneRequest) -> Submission: ...
 
     def fetch(self, prediction_id: str) -> PredictionState: ...
+
+    def state_from_webhook(self, payload: Mapping[str, Any]) -> PredictionState:
+        """A verified webhook body as a ``PredictionState`` (no request to the provider)."""
+        ...
 
     def fetch_output(self, state: PredictionState, dest_dir: Path) -> FetchedOutput: ...
 

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from coherence_project.conf import config
+
 LOCAL_PROVIDER = "local"
 REPLICATE_PROVIDER = "replicate"
 
@@ -292,10 +294,8 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
 
 
 def all_models() -> dict[str, ModelSpec]:
-    from django.conf import settings
-
     models = {spec.name: spec for spec in BUILTIN_MODELS}
-    for name, options in getattr(settings, "COHERENCE_EXTRA_MODELS", {}).items():
+    for name, options in config.EXTRA_MODELS.items():
         models[name] = ModelSpec(name=name, **options)
     return models
 

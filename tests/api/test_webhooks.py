@@ -177,9 +177,12 @@ def replicate(settings, media_root, receiver, webhook_secret) -> Iterator[Replic
     with make_server(webhook_secret=webhook_secret) as server:
         settings.REPLICATE_API_TOKEN = TOKEN
         settings.REPLICATE_BASE_URL = server.base_url
-        settings.COHERENCE_EXTRA_MODELS = {}
+        settings.COHERENCE = {**settings.COHERENCE, "EXTRA_MODELS": {}}
         parts = urlsplit(receiver.url)
-        settings.COHERENCE_PUBLIC_URL = f"{parts.scheme}://{parts.netloc}"
+        settings.COHERENCE = {
+            **settings.COHERENCE,
+            "PUBLIC_URL": f"{parts.scheme}://{parts.netloc}",
+        }
         yield server
 
 
