@@ -37,11 +37,11 @@ def test_environment_values_are_cast_to_each_settings_type():
 
 
 def test_overrides_are_seen_at_once_and_defaults_come_back(settings):
-    assert config.MAX_SCENE_SECONDS == conf.SETTINGS["MAX_SCENE_SECONDS"].default
+    assert conf.SETTINGS["MAX_SCENE_SECONDS"].default == config.MAX_SCENE_SECONDS
     settings.COHERENCE = {**settings.COHERENCE, "MAX_SCENE_SECONDS": 3.0}
     assert config.MAX_SCENE_SECONDS == 3.0
     settings.COHERENCE = {}
-    assert config.MAX_SCENE_SECONDS == conf.SETTINGS["MAX_SCENE_SECONDS"].default
+    assert conf.SETTINGS["MAX_SCENE_SECONDS"].default == config.MAX_SCENE_SECONDS
 
 
 def test_stale_threshold_defaults_past_the_task_timeout(settings):
