@@ -56,6 +56,11 @@ SETTINGS: dict[str, Setting] = {
     "SERVE_MEDIA": Setting(True, "Serve media from Django (one machine; a CDN in production)."),
     "CREATE_RATE": Setting("60/min", "API create throttle per user (DRF rate)."),
     "LOG_LEVEL": Setting("INFO", "Level of the 'coherence' loggers."),
+    "PREVIEW_SCALE": Setting(
+        0.5,
+        "Previews render the house format scaled by this (short side at least 64 px; a hosted "
+        "model is asked for its lowest resolution).",
+    ),
 }
 
 

@@ -27,6 +27,12 @@ class Generation(models.Model):
         SUCCEEDED = "succeeded"
         FAILED = "failed"
         CANCELED = "canceled"
+        # A variations parent: its variations render; it starts when one of them is chosen.
+        AWAITING_CHOICE = "awaiting_choice"
+
+    class Quality(models.TextChoices):
+        FULL = "full"
+        PREVIEW = "preview"  # the model's cheapest settings: lowest resolution, shortest duration
 
     TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELED)
 
@@ -58,6 +64,14 @@ class Generation(models.Model):
         on_delete=models.SET_NULL,
         related_name="regenerations",
     )
+    # Iteration (generations/iterate/): previews, and seed variations of a parent generation.
+    quality = models.CharField(max_length=8, choices=Quality.choices, default=Quality.FULL)
+    variation_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="variations"
+    )
+    variation_number = models.PositiveSmallIntegerField(null=True, blank=True)  # 1-based
+    variation_scope = models.CharField(max_length=16, blank=True)  # on the parent
+    thumbnail = models.FileField(upload_to=generation_upload_path, blank=True, max_length=300)
     video = models.FileField(upload_to=generation_upload_path, blank=True, max_length=300)
     frame_count = models.PositiveIntegerField(null=True, blank=True)
     coherence_score = models.FloatField(null=True, blank=True)
@@ -126,6 +140,10 @@ class Scene(models.Model):
     seed = models.IntegerField(null=True, blank=True, db_index=True)
     seed_applied = models.BooleanField(null=True, blank=True)
     seed_note = models.TextField(blank=True)
+    # A seed for this scene alone (a re-render with a new seed); NULL = the generation's seed.
+    seed_override = models.IntegerField(null=True, blank=True)
+    # Previews render a shorter duration; this keeps the plan's, for finalize. NULL = duration.
+    planned_duration = models.FloatField(null=True, blank=True)
     # The recipe (model, version, prompt, duration, seed, size, conditioning hash), stored before
     # submission, and the exact input the provider was sent, stored when it accepted it.
     recipe = models.JSONField(null=True, blank=True)
@@ -160,6 +178,11 @@ class Scene(models.Model):
                 name="scene_seed_in_range",
             ),
             models.CheckConstraint(
+                condition=Q(seed_override__isnull=True)
+                | Q(seed_override__gte=0, seed_override__lte=SEED_MAX),
+                name="scene_seed_override_in_range",
+            ),
+            models.CheckConstraint(
                 condition=~(Q(index=0) & Q(continuous=True)), name="first_scene_not_continuous"
             ),
         ]
@@ -171,6 +194,16 @@ class Scene(models.Model):
     def number(self) -> int:
         """1-based, as people count scenes."""
         return self.index + 1
+
+    @property
+    def plan_duration(self) -> float:
+        """The duration the plan asked for (a preview renders a shorter one)."""
+        return self.duration if self.planned_duration is None else self.planned_duration
+
+    @property
+    def reused_from(self) -> dict | None:
+        """``{"generation": id, "scene": number}`` when this scene's render was copied, not made."""
+        return (self.recipe or {}).get("reused_from")
 
     @property
     def wall_seconds(self) -> float | None:

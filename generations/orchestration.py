@@ -102,7 +102,18 @@ def start_generation(*, generation_id: uuid.UUID) -> Outcome:
             f"Generation {generation_id} is {status}; only a queued generation can be started."
         )
     _set_progress(generation_id, stage="rendering scenes", progress=5)
-    return Outcome(ready_scenes=tuple(ready_scene_ids(generation_id=generation_id)))
+    return Outcome(
+        ready_scenes=tuple(ready_scene_ids(generation_id=generation_id)),
+        finish=_every_scene_reused(generation_id),
+    )
+
+
+def _every_scene_reused(generation_id: uuid.UUID) -> bool:
+    """A generation whose scenes were all copied from another (generations.iterate) has nothing
+    to render: it goes straight to the stitch."""
+    scenes = Scene.objects.filter(generation_id=generation_id)
+    statuses = set(scenes.values_list("status", flat=True))
+    return statuses == {Scene.Status.SUCCEEDED}
 
 
 def ready_scene_ids(*, generation_id: uuid.UUID) -> list[int]:
@@ -153,6 +164,18 @@ def _webhook_url(generation: Generation) -> str | None:
     return config.PUBLIC_URL.rstrip("/") + "/api/webhooks/replicate/"
 
 
+def _seed_for(generation: Generation, scene: Scene) -> int | None:
+    """The generation's seed for this scene, unless the scene was given its own (a re-render
+    with a new seed for that scene alone)."""
+    if scene.seed_override is not None and generation.seed_control:
+        return scene.seed_override
+    return scene_seed(
+        base_seed=generation.seed_value if generation.seed_control else None,
+        index=scene.index,
+        mode=generation.coherence_settings.get("seed_mode", "shared"),
+    )
+
+
 def run_scene(*, scene_id: int) -> Outcome:
     """Claim a ready scene, store its recipe, submit it, store the prediction id at once."""
     scene = Scene.objects.select_related("generation").get(pk=scene_id)
@@ -181,11 +204,7 @@ def run_scene(*, scene_id: int) -> Outcome:
     except GenerationStateError as exc:
         return fail_scene(scene_id=scene_id, message=str(exc))
 
-    seed = scene_seed(
-        base_seed=generation.seed_value if generation.seed_control else None,
-        index=scene.index,
-        mode=generation.coherence_settings.get("seed_mode", "shared"),
-    )
+    seed = _seed_for(generation, scene)
     request = SceneRequest(
         model=generation.model,
         version=generation.model_version or None,
@@ -206,6 +225,7 @@ def run_scene(*, scene_id: int) -> Outcome:
     elif request.init_image_path:
         method = Scene.LatentReuse.FIRST_FRAME
     recipe = {
+        "rendered": True,  # reused scenes (generations.iterate) say False and where from
         "provider": generation.provider,
         "model": generation.model,
         "version": generation.model_version or None,

@@ -20,7 +20,7 @@ from generations.coherence_settings import merge_coherence_settings
 from generations.models import SEED_MAX, Generation, IdempotencyKey, Scene
 from generations.queue import enqueue_advance, enqueue_start_generation
 from generations.selectors import find_generation, idempotency_record
-from pipeline import media
+from pipeline import media, previews
 from pipeline.providers import get_provider
 from pipeline.providers.base import ProviderError
 from pipeline.providers.registry import (
@@ -134,9 +134,12 @@ def create_generation(
     seed: Any = None,
     owner: Any = None,
     source_generation: Generation | None = None,
+    quality: Any = Generation.Quality.FULL,
     enqueue: bool = True,
 ) -> Generation:
     """Validate and store a Generation with its Scenes, then enqueue its start after commit.
+
+    ``quality="preview"`` stores the plan at the model's cheapest settings (``preview_plan``).
 
     All validation happens before the first write, and the writes are atomic: a bad plan leaves the
     database unchanged.
@@ -148,6 +151,7 @@ def create_generation(
         "settings": lambda: merge_coherence_settings(coherence_settings),
         "seed": lambda: validate_seed(seed),
         "model": lambda: resolve_model(provider=provider, model=model),
+        "quality": lambda: validate_quality(quality),
     }
     for name, check in checks.items():
         try:
@@ -172,6 +176,9 @@ def create_generation(
             }
         )
 
+    width, height = config.VIDEO_WIDTH, config.VIDEO_HEIGHT
+    if results["quality"] == Generation.Quality.PREVIEW:
+        plan, (width, height) = preview_plan(spec, plan, width=width, height=height)
     with transaction.atomic():
         generation = Generation.objects.create(
             owner=owner,
@@ -181,10 +188,11 @@ def create_generation(
             provider=provider,
             model=model,
             model_version=model_version or "",
-            width=config.VIDEO_WIDTH,
-            height=config.VIDEO_HEIGHT,
+            width=width,
+            height=height,
             fps=config.VIDEO_FPS,
             source_generation=source_generation,
+            quality=results["quality"],
         )
         Scene.objects.bulk_create(
             Scene(generation=generation, index=index, **scene) for index, scene in enumerate(plan)
@@ -194,9 +202,35 @@ def create_generation(
     return generation
 
 
+def validate_quality(quality: Any) -> str:
+    if quality not in Generation.Quality.values:
+        raise ValidationError(
+            {"quality": f"Quality must be one of: {', '.join(Generation.Quality.values)}."}
+        )
+    return str(quality)
+
+
+def preview_plan(
+    spec: Any, plan: list[dict[str, Any]], *, width: int, height: int
+) -> tuple[list[dict[str, Any]], tuple[int, int]]:
+    """The plan at the model's cheapest settings; each scene keeps its planned duration."""
+    durations = previews.preview_durations(
+        spec,
+        [scene["duration"] for scene in plan],
+        min_seconds=config.MIN_SCENE_SECONDS,
+        fps=config.VIDEO_FPS,
+    )
+    shaped = [
+        {**scene, "duration": seconds, "planned_duration": scene["duration"]}
+        for scene, seconds in zip(plan, durations, strict=True)
+    ]
+    return shaped, previews.preview_size(spec, width, height, scale=config.PREVIEW_SCALE)
+
+
 def plan_of(generation: Generation) -> list[dict[str, Any]]:
+    """The plan as it was asked for (a preview's planned durations, not its shortened ones)."""
     return [
-        {"prompt": s.prompt, "duration": s.duration, "continuous": s.continuous}
+        {"prompt": s.prompt, "duration": s.plan_duration, "continuous": s.continuous}
         for s in generation.scenes.order_by("index")
     ]
 
@@ -233,6 +267,7 @@ def regenerate_generation(
         seed=seed,
         owner=owner if owner is not None else source.owner,
         source_generation=source,
+        quality=source.quality,
         enqueue=enqueue,
     )
 

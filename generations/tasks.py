@@ -17,7 +17,8 @@ from django_q.conf import Conf
 from coherence_project.conf import config
 from generations import orchestration
 from generations.orchestration import GenerationStateError, Outcome
-from generations.queue import follow_outcome
+from generations.queue import enqueue_finish, follow_outcome
+from generations.iterate import variations
 from generations.reconciler import reconcile
 from pipeline.providers.base import PredictionState
 
@@ -34,6 +35,8 @@ def start_generation_task(generation_id: str) -> None:
         logger.info("start skipped: %s", exc)
         return
     follow_outcome(outcome)
+    if outcome.finish:  # every scene was reused from another generation: only the stitch is left
+        enqueue_finish(generation_id)
 
 
 def _run_scene(scene_id: int) -> Outcome:
@@ -94,9 +97,11 @@ def poll_scene_task(scene_id: int) -> None:
 
 
 def finish_generation_task(generation_id: str, allow_restitch: bool = False) -> None:
-    orchestration.finish_generation(
+    finished = orchestration.finish_generation(
         generation_id=uuid.UUID(generation_id), allow_restitch=allow_restitch
     )
+    if finished:
+        variations.variation_finished(generation_id=uuid.UUID(generation_id))
 
 
 def reconcile_task() -> int:

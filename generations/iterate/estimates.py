@@ -1,0 +1,67 @@
+"""Estimated cost before anything runs: of a stored generation (its scenes still to render; a
+reused scene costs nothing), and of a create request at full quality, as a preview, and with
+seed variations."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from coherence_project.conf import config
+from generations.models import Generation
+from generations.services import preview_plan, resolve_model, validate_plan
+from pipeline import estimate
+from pipeline.providers.registry import get_model
+
+CURRENCY = "USD"
+
+
+def generation_estimate(generation: Generation) -> Decimal | None:
+    """What rendering this generation costs: its scenes that are (or were) rendered, not the
+    ones copied from another generation. None when the model's price is unknown."""
+    spec = get_model(generation.model)
+    rendered = [
+        scene.duration
+        for scene in generation.scenes.all()
+        if (scene.recipe or {}).get("rendered", True)
+    ]
+    return estimate.plan_cost(spec, rendered, fps=generation.fps)
+
+
+def _as_text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def request_estimate(
+    *,
+    scenes: Any,
+    provider: str | None = None,
+    model: str | None = None,
+    variations: int | None = None,
+    variations_scope: str = "first_scene",
+) -> dict[str, Any]:
+    """The cost of a plan at full quality and as a preview, and of its variations if asked."""
+    plan = validate_plan(scenes)
+    provider, model = resolve_model(provider=provider, model=model)
+    spec = get_model(model)
+    fps = config.VIDEO_FPS
+    durations = [scene["duration"] for scene in plan]
+    preview, _ = preview_plan(spec, plan, width=config.VIDEO_WIDTH, height=config.VIDEO_HEIGHT)
+    full_cost = estimate.plan_cost(spec, durations, fps=fps)
+    preview_cost = estimate.plan_cost(spec, [s["duration"] for s in preview], fps=fps)
+    result: dict[str, Any] = {
+        "provider": provider,
+        "model": model,
+        "currency": CURRENCY,
+        "full": _as_text(full_cost),
+        "preview": _as_text(preview_cost),
+        "price_note": spec.price_note,
+    }
+    if variations:
+        each = (
+            preview_cost
+            if variations_scope == "plan"
+            else estimate.plan_cost(spec, durations[:1], fps=fps)
+        )
+        result["variations"] = _as_text(None if each is None else each * int(variations))
+    return result

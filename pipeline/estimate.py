@@ -1,0 +1,34 @@
+"""What a plan will cost before it runs, from the model registry's prices.
+
+Self-contained on purpose: it reads only ``ModelSpec.price_per_second`` and
+``ModelSpec.rendered_seconds`` (the same rule ``_store_outputs`` bills a finished scene by), so a
+richer per-resolution price model can replace ``scene_cost`` alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import ROUND_HALF_UP, Decimal
+
+from pipeline.providers.registry import ModelSpec
+
+CENT = Decimal("0.0001")
+
+
+def scene_cost(spec: ModelSpec, seconds: float, *, fps: int) -> Decimal | None:
+    """One scene's cost: the model's price times what it will actually render (snapped)."""
+    if spec.price_per_second is None:
+        return None
+    rendered = Decimal(str(spec.rendered_seconds(seconds, fps)))
+    return (Decimal(str(spec.price_per_second)) * rendered).quantize(CENT, ROUND_HALF_UP)
+
+
+def plan_cost(spec: ModelSpec, durations: Iterable[float], *, fps: int) -> Decimal | None:
+    """The sum over the scenes that will render; None when the model's price is unknown."""
+    total = Decimal(0)
+    for seconds in durations:
+        cost = scene_cost(spec, seconds, fps=fps)
+        if cost is None:
+            return None
+        total += cost
+    return total.quantize(CENT)
