@@ -1,0 +1,78 @@
+"""Previews at the model's cheapest settings, and finalize at full quality with the same seed."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from generations.iterate.estimates import request_estimate
+from generations.iterate.previews import finalize_estimate, finalize_preview
+from generations.models import Generation
+from generations.services import create_generation
+from pipeline import media, previews
+from pipeline.providers.registry import KLING_V21, LOCAL_MODEL, SEEDANCE_LITE, get_model
+from tests.iterate.conftest import predictions
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_task_failures")]
+
+
+@pytest.fixture
+def preview(four_scenes, media_root, user) -> Generation:
+    generation = create_generation(scenes=four_scenes, quality="preview", owner=user)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.SUCCEEDED, generation.error
+    return generation
+
+
+def test_a_preview_renders_smaller_and_shorter_with_the_plan_kept(preview, media_root):
+    assert (preview.width, preview.height) == (114, 64)  # 128x72 halved, short side >= 64
+    scenes = list(preview.scenes.order_by("index"))
+    assert [s.duration for s in scenes] == [0.5] * 4  # the shortest scene allowed
+    assert [s.planned_duration for s in scenes] == [1.0] * 4
+    info = media.probe(media_root / scenes[0].clip.name)
+    assert (info.width, info.height, info.frame_count) == (114, 64, 6)
+
+
+def test_finalize_renders_the_same_plan_and_seed_at_full_quality(preview, media_root):
+    before = predictions(media_root)
+    final = finalize_preview(preview=preview)
+    final.refresh_from_db()
+    assert final.status == Generation.Status.SUCCEEDED, final.error
+    assert (final.quality, final.width, final.height) == ("full", 128, 72)
+    assert final.seed_value == preview.seed_value
+    assert final.source_generation_id == preview.pk
+    assert [s.duration for s in final.scenes.order_by("index")] == [1.0] * 4
+    assert len(predictions(media_root) - before) == 4  # nothing in a preview matches full quality
+    assert final.frame_count == 4 * 12
+
+
+def test_only_a_preview_can_be_finalized(preview):
+    full = finalize_preview(preview=preview, enqueue=False)
+    with pytest.raises(ValidationError) as caught:
+        finalize_preview(preview=full)
+    assert "quality" in caught.value.message_dict
+
+
+def test_estimates_before_running(four_scenes, preview):
+    assert finalize_estimate(preview) == Decimal(0)  # the local model costs nothing
+    hosted = [dict(s, duration=5.0) for s in four_scenes]
+    estimate = request_estimate(scenes=hosted, provider="replicate", model=SEEDANCE_LITE)
+    # 4 scenes x 5 s x $0.036/s at full quality; a preview renders 2 s each.
+    assert (estimate["full"], estimate["preview"]) == ("0.7200", "0.2880")
+    with_variations = request_estimate(
+        scenes=hosted, provider="replicate", model=SEEDANCE_LITE, variations=3
+    )
+    assert with_variations["variations"] == "0.5400"  # 3 x the first scene at full quality
+
+
+def test_the_cheapest_settings_follow_the_model():
+    kling, seedance, local = get_model(KLING_V21), get_model(SEEDANCE_LITE), get_model(LOCAL_MODEL)
+    assert previews.shortest_duration(kling, min_seconds=0.5, fps=24) == 5.0
+    assert previews.shortest_duration(seedance, min_seconds=0.5, fps=24) == 2.0
+    assert previews.shortest_duration(local, min_seconds=0.5, fps=24) == 0.5
+    assert previews.preview_size(local, 512, 288, scale=0.5) == (256, 144)
+    # A hosted model is asked for its lowest resolution label (seedance: 480p).
+    assert previews.preview_size(seedance, 1920, 1080, scale=0.5) == (854, 480)
+    assert seedance.resolution_for(854, 480) == "480p"
