@@ -297,7 +297,7 @@ def _replayed_generation(*, owner: Any, key: str, fingerprint: str) -> Generatio
 
 
 def create_generation_idempotent(
-    *, owner: Any, idempotency_key: str, **fields: Any
+    *, owner: Any, idempotency_key: str, creator: Any = None, **fields: Any
 ) -> tuple[Generation, bool]:
     """``create_generation`` once per (owner, key): a retry with the same fields returns the first
     generation and ``False`` instead of creating a second one.
@@ -311,9 +311,10 @@ def create_generation_idempotent(
     replayed = _replayed_generation(owner=owner, key=idempotency_key, fingerprint=fingerprint)
     if replayed is not None:
         return replayed, False
+    create = creator or create_generation  # e.g. generations.iterate's create_with_variations
     try:
         with transaction.atomic():
-            generation = create_generation(owner=owner, **fields)
+            generation = create(owner=owner, **fields)
             IdempotencyKey.objects.create(
                 owner=owner, key=idempotency_key, request_hash=fingerprint, generation=generation
             )

@@ -16,9 +16,9 @@ from django_q.conf import Conf
 
 from coherence_project.conf import config
 from generations import orchestration
+from generations.iterate import variations
 from generations.orchestration import GenerationStateError, Outcome
 from generations.queue import enqueue_finish, follow_outcome
-from generations.iterate import variations
 from generations.reconciler import reconcile
 from pipeline.providers.base import PredictionState
 

@@ -17,7 +17,9 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from coherence_project.conf import config
+from generations.api.iterate_serializers import quality_field, variations_fields
 from generations.coherence_settings import SEED_MODES
+from generations.iterate.estimates import generation_estimate
 from generations.models import SEED_MAX, Generation, Scene
 from generations.services import DEFAULT_MODELS
 
@@ -120,8 +122,20 @@ class GenerationCreateSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Fix the generation's seed; omitted or null = drawn once when it starts.",
     )
+    quality = quality_field()
+    variations, variations_scope = variations_fields()
 
-    FIELDS = ("title", "scenes", "coherence_settings", "provider", "model", "seed")
+    FIELDS = (
+        "title",
+        "scenes",
+        "coherence_settings",
+        "provider",
+        "model",
+        "seed",
+        "quality",
+        "variations",
+        "variations_scope",
+    )
 
 
 class RegenerateSerializer(serializers.Serializer):
@@ -246,6 +260,8 @@ class SceneSerializer(serializers.ModelSerializer):
             "seed",
             "seed_applied",
             "seed_note",
+            "seed_override",
+            "planned_duration",
             "latent_reuse",
             "recipe",
             "provider_input",
@@ -295,6 +311,9 @@ class GenerationSummarySerializer(serializers.ModelSerializer):
             "coherence_score",
             "video_url",
             "source_generation",
+            "quality",
+            "variation_of",
+            "variation_number",
             "created_at",
             "finished_at",
         ]
@@ -308,6 +327,10 @@ class GenerationDetailSerializer(GenerationSummarySerializer):
         help_text="Seconds from start to finish (null while it runs)."
     )
     scenes = SceneSerializer(many=True, read_only=True)
+    estimated_cost = serializers.SerializerMethodField(
+        help_text="What its rendered scenes cost at the model's price (reused scenes: 0), "
+        "known before it runs; null when the price is unknown."
+    )
 
     class Meta(GenerationSummarySerializer.Meta):
         fields = [
@@ -319,6 +342,7 @@ class GenerationDetailSerializer(GenerationSummarySerializer):
             "fps",
             "frame_count",
             "cost",
+            "estimated_cost",
             "warnings",
             "error",
             "updated_at",
@@ -331,6 +355,11 @@ class GenerationDetailSerializer(GenerationSummarySerializer):
     @extend_schema_field(serializers.FloatField(allow_null=True))
     def get_wall_seconds(self, generation: Generation) -> float | None:
         return _seconds_between(generation.started_at, generation.finished_at)
+
+    @extend_schema_field(serializers.DecimalField(max_digits=12, decimal_places=4, allow_null=True))
+    def get_estimated_cost(self, generation: Generation) -> str | None:
+        cost = generation_estimate(generation)
+        return None if cost is None else f"{cost:.4f}"
 
 
 class SceneScoreSerializer(serializers.Serializer):

@@ -40,6 +40,7 @@ from generations.api.errors import (
 )
 from generations.api.filters import GenerationFilter
 from generations.api.health import system_health
+from generations.api.iterate import CREATING_ACTIONS, IterateActionsMixin
 from generations.api.serializers import (
     CoherenceSerializer,
     GenerationCreateSerializer,
@@ -50,6 +51,7 @@ from generations.api.serializers import (
     read_body,
 )
 from generations.api.throttles import GenerationCreateThrottle
+from generations.iterate.variations import create_with_variations
 from generations.models import SEED_MAX, Generation
 from generations.selectors import (
     generations_visible_to,
@@ -144,7 +146,11 @@ CREATE_EXAMPLE = OpenApiExample(
     ),
 )
 class GenerationViewSet(
-    ApiErrorsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    ApiErrorsMixin,
+    IterateActionsMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
 ):
     """Generations: create, list, read, regenerate, cancel, and read the coherence report."""
 
@@ -166,7 +172,8 @@ class GenerationViewSet(
         return GenerationDetailSerializer
 
     def get_throttles(self) -> list:
-        if self.action in ("create", "regenerate"):
+        creating = ("create", "regenerate", *CREATING_ACTIONS)
+        if self.action in creating and self.request.method == "POST":
             return [GenerationCreateThrottle()]
         return super().get_throttles()
 
@@ -214,8 +221,10 @@ class GenerationViewSet(
             **read_body(request.data, allowed=GenerationCreateSerializer.FIELDS),
         }
         key = request.headers.get(IDEMPOTENCY_HEADER)
+        # With "variations" the generation waits for a choice while its variations render.
+        creator = create_with_variations if "variations" in fields else create_generation
         if key is None:
-            generation = create_generation(owner=request.user, **fields)
+            generation = creator(owner=request.user, **fields)
             return self._detail(generation, status_code=status.HTTP_201_CREATED)
         if not IDEMPOTENCY_KEY_FORMAT.fullmatch(key):
             raise exceptions.ValidationError(
@@ -223,7 +232,7 @@ class GenerationViewSet(
             )
         try:
             generation, created = create_generation_idempotent(
-                owner=request.user, idempotency_key=key, **fields
+                owner=request.user, idempotency_key=key, creator=creator, **fields
             )
         except IdempotencyKeyReused as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)

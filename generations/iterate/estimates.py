@@ -7,7 +7,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError
+
 from coherence_project.conf import config
+from generations.iterate.variations import FIRST_SCENE, PLAN, variation_errors
 from generations.models import Generation
 from generations.services import preview_plan, resolve_model, validate_plan
 from pipeline import estimate
@@ -28,21 +31,21 @@ def generation_estimate(generation: Generation) -> Decimal | None:
     return estimate.plan_cost(spec, rendered, fps=generation.fps)
 
 
-def _as_text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
 def request_estimate(
     *,
     scenes: Any,
     provider: str | None = None,
     model: str | None = None,
     variations: int | None = None,
-    variations_scope: str = "first_scene",
+    variations_scope: str = FIRST_SCENE,
+    **_create_fields: Any,
 ) -> dict[str, Any]:
-    """The cost of a plan at full quality and as a preview, and of its variations if asked."""
+    """The cost of a create request's plan at full quality and as a preview, and of its
+    variations if it asks for some. Takes the create body as is (title, seed... are free)."""
     plan = validate_plan(scenes)
     provider, model = resolve_model(provider=provider, model=model)
+    if variations is not None and (errors := variation_errors(variations, variations_scope)):
+        raise ValidationError(errors)
     spec = get_model(model)
     fps = config.VIDEO_FPS
     durations = [scene["duration"] for scene in plan]
@@ -53,15 +56,16 @@ def request_estimate(
         "provider": provider,
         "model": model,
         "currency": CURRENCY,
-        "full": _as_text(full_cost),
-        "preview": _as_text(preview_cost),
+        "full": full_cost,
+        "preview": preview_cost,
+        "variations": None,
         "price_note": spec.price_note,
     }
-    if variations:
+    if variations is not None:
         each = (
             preview_cost
-            if variations_scope == "plan"
+            if variations_scope == PLAN
             else estimate.plan_cost(spec, durations[:1], fps=fps)
         )
-        result["variations"] = _as_text(None if each is None else each * int(variations))
+        result["variations"] = None if each is None else each * variations
     return result

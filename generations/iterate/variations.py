@@ -38,7 +38,8 @@ class NoSuchVariation(LookupError):
     pass
 
 
-def _check_request(variations: Any, scope: Any, seed: Any, settings: Any) -> None:
+def variation_errors(variations: Any, scope: Any) -> dict[str, str]:
+    """What is wrong with a number of variations and a scope (empty: nothing)."""
     errors: dict[str, str] = {}
     if isinstance(variations, bool) or not isinstance(variations, int):
         errors["variations"] = "The number of variations must be a whole number."
@@ -46,6 +47,11 @@ def _check_request(variations: Any, scope: Any, seed: Any, settings: Any) -> Non
         errors["variations"] = f"Ask for {MIN_VARIATIONS} to {MAX_VARIATIONS} variations."
     if scope not in SCOPES:
         errors["variations_scope"] = f"The scope must be one of: {', '.join(SCOPES)}."
+    return errors
+
+
+def _check_request(variations: Any, scope: Any, seed: Any, settings: Any) -> None:
+    errors = variation_errors(variations, scope)
     if seed is not None:
         errors["seed"] = "Variations draw their own seeds; leave the seed out."
     if isinstance(settings, dict) and settings.get("seed_control") is False:

@@ -60,11 +60,11 @@ def test_estimates_before_running(four_scenes, preview):
     hosted = [dict(s, duration=5.0) for s in four_scenes]
     estimate = request_estimate(scenes=hosted, provider="replicate", model=SEEDANCE_LITE)
     # 4 scenes x 5 s x $0.036/s at full quality; a preview renders 2 s each.
-    assert (estimate["full"], estimate["preview"]) == ("0.7200", "0.2880")
+    assert (estimate["full"], estimate["preview"]) == (Decimal("0.72"), Decimal("0.288"))
     with_variations = request_estimate(
         scenes=hosted, provider="replicate", model=SEEDANCE_LITE, variations=3
     )
-    assert with_variations["variations"] == "0.5400"  # 3 x the first scene at full quality
+    assert with_variations["variations"] == Decimal("0.54")  # 3 x the first scene at full quality
 
 
 def test_the_cheapest_settings_follow_the_model():

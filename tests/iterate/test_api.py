@@ -1,0 +1,140 @@
+"""The iteration endpoints over HTTP: owner-scoped, estimates before running, real renders."""
+
+from __future__ import annotations
+
+import pytest
+
+from generations.models import Generation
+from tests.api.conftest import client_for, detail_url
+from tests.iterate.conftest import clip_bytes, predictions
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_task_failures")]
+
+
+@pytest.fixture
+def api(user):
+    return client_for(user)
+
+
+@pytest.fixture
+def other_api(django_user_model):
+    return client_for(django_user_model.objects.create_user(username="mallory", password="pw-m"))
+
+
+def test_rerender_shows_its_plan_then_renders_two_scenes(api, original, media_root):
+    url = detail_url(original, "scenes/3/rerender")
+    plan = api.get(url).json()
+    assert plan == {
+        "rendered_scenes": [3, 4],
+        "reused_scenes": [1, 2],
+        "estimated_cost": "0.0000",
+        "currency": "USD",
+    }
+    before = predictions(media_root)
+    response = api.post(url, {"prompt": "a stormy lake at dusk", "seed": 99}, format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert len(predictions(media_root) - before) == 2
+    assert body["status"] == "succeeded"
+    assert body["source_generation"] == str(original.pk)
+    assert [s["recipe"]["rendered"] for s in body["scenes"]] == [False, False, True, True]
+    assert [s["seed"] for s in body["scenes"]][2] == 99
+    assert body["scenes"][0]["recipe"]["reused_from"] == {
+        "generation": str(original.pk),
+        "scene": 1,
+    }
+    assert body["estimated_cost"] == body["cost"] == "0.0000"
+
+
+@pytest.mark.parametrize("number", ["0", "5", "x", "-1"])
+def test_rerender_of_a_scene_that_does_not_exist_is_a_400(api, original, number):
+    response = api.post(detail_url(original, f"scenes/{number}/rerender"), {}, format="json")
+    assert response.status_code == 400
+    assert "scene" in response.json()["errors"]
+
+
+def test_rerender_refuses_unknown_fields_and_bad_values(api, original):
+    url = detail_url(original, "scenes/1/rerender")
+    assert api.post(url, {"colour": "red"}, format="json").status_code == 400
+    bad = api.post(url, {"duration": "2"}, format="json")
+    assert bad.status_code == 400
+    assert "scenes.0.duration" in bad.json()["errors"]
+    assert Generation.objects.count() == 1
+
+
+def test_another_users_generation_is_a_404_on_every_iteration_endpoint(other_api, original):
+    for method, action in [
+        ("get", "scenes/1/rerender"),
+        ("post", "scenes/1/rerender"),
+        ("get", "finalize"),
+        ("post", "finalize"),
+        ("get", "variations"),
+        ("post", "variations/1/choose"),
+    ]:
+        response = getattr(other_api, method)(detail_url(original, action), format="json")
+        assert response.status_code == 404, (method, action)
+    assert Generation.objects.count() == 1
+
+
+def test_anonymous_callers_are_refused(original):
+    response = client_for(None).post(detail_url(original, "scenes/1/rerender"), {}, format="json")
+    assert response.status_code == 401
+
+
+def test_preview_then_finalize(api, four_scenes, media_root):
+    estimate = api.post("/api/generations/estimate/", {"scenes": four_scenes}, format="json")
+    assert estimate.status_code == 200
+    assert (estimate.json()["full"], estimate.json()["preview"]) == ("0.0000", "0.0000")
+    preview = api.post(
+        "/api/generations/", {"scenes": four_scenes, "quality": "preview"}, format="json"
+    ).json()
+    assert (preview["quality"], preview["width"], preview["status"]) == (
+        "preview",
+        114,
+        "succeeded",
+    )
+    url = f"/api/generations/{preview['id']}/finalize/"
+    shown = api.get(url).json()
+    assert shown == {"estimated_cost": "0.0000", "currency": "USD", "seed": preview["seed_value"]}
+    final = api.post(url, {}, format="json")
+    assert final.status_code == 201
+    assert (final.json()["quality"], final.json()["width"]) == ("full", 128)
+    assert final.json()["seed_value"] == preview["seed_value"]
+    again = api.get(f"/api/generations/{final.json()['id']}/finalize/")
+    assert again.status_code == 400  # a full-quality generation has nothing to finalize
+
+
+def test_variations_ranked_with_thumbnails_then_choose(api, four_scenes, media_root):
+    created = api.post(
+        "/api/generations/", {"scenes": four_scenes, "variations": 3}, format="json"
+    ).json()
+    assert created["status"] == "awaiting_choice"
+    listed = api.get(f"/api/generations/{created['id']}/variations/").json()
+    assert [v["rank"] for v in listed] == [1, 2, 3]
+    scores = [v["score"] for v in listed]
+    assert scores == sorted(scores, reverse=True)
+    thumbnail = api.get(listed[0]["thumbnail_url"])
+    assert thumbnail.status_code == 200
+    assert b"".join(thumbnail.streaming_content)[:8] == b"\x89PNG\r\n\x1a\n"
+    best = listed[0]
+    chosen = api.post(f"/api/generations/{created['id']}/variations/{best['number']}/choose/")
+    assert chosen.status_code == 200
+    assert (chosen.json()["status"], chosen.json()["seed_value"]) == ("succeeded", best["seed"])
+    variation = Generation.objects.get(pk=best["generation"])
+    parent = Generation.objects.get(pk=created["id"])
+    assert clip_bytes(parent.scenes.get(index=0)) == clip_bytes(variation.scenes.get())
+    assert api.get(f"/api/generations/{created['id']}/variations/").json()[0]["chosen"] is True
+    again = api.post(f"/api/generations/{created['id']}/variations/1/choose/")
+    assert again.status_code == 409
+    missing = api.post(f"/api/generations/{created['id']}/variations/9/choose/")
+    assert missing.status_code == 404
+
+
+def test_bad_variation_counts_are_a_400_and_store_nothing(api, four_scenes):
+    for count in (1, 9, "3", True):
+        response = api.post(
+            "/api/generations/", {"scenes": four_scenes, "variations": count}, format="json"
+        )
+        assert response.status_code == 400, count
+        assert "variations" in response.json()["errors"]
+    assert Generation.objects.count() == 0
