@@ -156,7 +156,7 @@ class IterateActionsMixin:
         parameters=[GENERATION_ID],
         responses={200: VariationSerializer(many=True), 401: UNAUTHENTICATED, 404: NOT_FOUND},
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def variations(self, request: Request, pk: str | None = None) -> Response:
         parent = self.get_object()
         chosen = chosen_variation(parent)

@@ -135,10 +135,18 @@ QUALITY_HELP = (
 )
 
 
-def quality_field() -> serializers.ChoiceField:
-    return serializers.ChoiceField(
-        choices=Generation.Quality.values, required=False, help_text=QUALITY_HELP
-    )
+@extend_schema_field(
+    {"type": "string", "enum": list(Generation.Quality.values)}, component_name="GenerationQuality"
+)
+class QualityField(serializers.ChoiceField):
+    """One named enum in the schema for the quality of requests and responses."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=Generation.Quality.values, **kwargs)
+
+
+def quality_field() -> QualityField:
+    return QualityField(required=False, help_text=QUALITY_HELP)
 
 
 def variations_fields() -> tuple[serializers.IntegerField, serializers.ChoiceField]:

@@ -17,7 +17,7 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from coherence_project.conf import config
-from generations.api.iterate_serializers import quality_field, variations_fields
+from generations.api.iterate_serializers import QualityField, quality_field, variations_fields
 from generations.coherence_settings import SEED_MODES
 from generations.iterate.estimates import generation_estimate
 from generations.models import SEED_MAX, Generation, Scene
@@ -295,6 +295,7 @@ class GenerationSummarySerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text="The generation's seed (null: seed control off, or not drawn yet).",
     )
+    quality = QualityField(read_only=True)
 
     class Meta:
         model = Generation
