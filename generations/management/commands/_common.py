@@ -8,10 +8,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.management.base import CommandError, OutputWrapper
+from django.core.management.base import CommandError, CommandParser, OutputWrapper
 from tqdm import tqdm
 
 from generations.models import Generation
@@ -101,3 +102,32 @@ def wait_for_result(
     if generation.status != Generation.Status.SUCCEEDED:
         raise CommandError(f"Generation {generation.pk} {generation.status}: {generation.error}")
     return generation
+
+
+def add_wait_arguments(parser: CommandParser) -> None:
+    """--wait, --run-cluster and --timeout, as every command that starts a generation has."""
+    parser.add_argument("--wait", action="store_true", help="wait, with a progress bar")
+    parser.add_argument(
+        "--run-cluster",
+        action="store_true",
+        help="start a django-q2 cluster for the duration (implies --wait)",
+    )
+    parser.add_argument("--timeout", type=float, default=600.0)
+
+
+def finish_command(out: OutputWrapper, generation: Generation, options: dict[str, Any]) -> None:
+    """Say it is queued, or wait for it (with --wait / --run-cluster) and print the result."""
+    if not (options["wait"] or options["run_cluster"]):
+        out.write("queued: a running qcluster will pick it up (python manage.py qcluster)")
+        return
+    wait_for_result(
+        out,
+        generation,
+        run_cluster=options["run_cluster"],
+        timeout=options["timeout"],
+        show=options["verbosity"] > 0,
+    )
+
+
+def money(value: Any) -> str:
+    return "unknown (the model's price is not known)" if value is None else f"${value:.4f}"

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from generations.iterate.variations import create_with_variations
 from generations.management.commands._common import describe, wait_for_result
 from generations.services import create_generation
 
@@ -42,6 +43,13 @@ class Command(BaseCommand):
         parser.add_argument("--color-match", action="store_true")
         parser.add_argument("--provider")
         parser.add_argument("--model")
+        parser.add_argument(
+            "--preview", action="store_true", help="the model's cheapest settings (finalize later)"
+        )
+        parser.add_argument(
+            "--variations", type=int, metavar="N", help="N seed variations to choose from (2..8)"
+        )
+        parser.add_argument("--variations-scope", choices=["first_scene", "plan"])
         parser.add_argument("--wait", action="store_true", help="wait, with a progress bar")
         parser.add_argument(
             "--run-cluster",
@@ -61,8 +69,15 @@ class Command(BaseCommand):
             settings_["seed_mode"] = options["seed_mode"]
         if options["color_match"]:
             settings_["color_match"] = True
+        iterate: dict[str, Any] = {"quality": "preview"} if options["preview"] else {}
+        creator = create_generation
+        if options["variations"] is not None:
+            creator = create_with_variations
+            iterate["variations"] = options["variations"]
+            iterate["variations_scope"] = options["variations_scope"] or "first_scene"
         try:
-            generation = create_generation(
+            generation = creator(
+                **iterate,
                 scenes=plan.get("scenes"),
                 title=options["title"] or plan.get("title", ""),
                 coherence_settings=settings_,
@@ -75,6 +90,12 @@ class Command(BaseCommand):
         self.stdout.write(
             f"created generation {generation.pk} ({generation.scenes.count()} scenes)"
         )
+        if options["variations"] is not None:
+            self.stdout.write(
+                f"{options['variations']} variations queued; rank them with "
+                f"python manage.py variations {generation.pk}"
+            )
+            return
         if not (options["wait"] or options["run_cluster"]):
             self.stdout.write(
                 "queued: a running qcluster will pick it up (python manage.py qcluster)"

@@ -1,0 +1,68 @@
+"""The operator commands: rerender_scene, finalize_preview, variations, generate --preview."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from generations.models import Generation
+from tests.iterate.conftest import predictions
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_task_failures")]
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def test_rerender_scene_estimates_then_renders(original, media_root):
+    before = predictions(media_root)
+    estimate = run("rerender_scene", str(original.pk), "3", "--estimate")
+    assert "renders scene(s) 3, 4; reuses scene(s) 1, 2; estimated cost $0.0000" in estimate
+    assert Generation.objects.count() == 1 and predictions(media_root) == before
+    output = run("rerender_scene", str(original.pk), "3", "--prompt", "a stormy lake", "--wait")
+    assert "status:     succeeded" in output
+    assert len(predictions(media_root) - before) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["7"], "Scene numbers of this generation run from 1 to 4"),
+        (["1", "--duration", "99"], "duration"),
+        (["1", "--seed", "-1"], "Seed must be between"),
+    ],
+)
+def test_rerender_scene_refuses_bad_input_in_one_line(original, args, message):
+    with pytest.raises(CommandError, match=message):
+        run("rerender_scene", str(original.pk), *args)
+
+
+def test_rerender_scene_of_an_unknown_generation(db):
+    with pytest.raises(CommandError, match="No generation with id"):
+        run("rerender_scene", "not-a-uuid", "1")
+
+
+def test_preview_finalize_and_variations_from_the_command_line(four_scenes, media_root, tmp_path):
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"title": "Fox", "scenes": four_scenes}))
+    run("generate", str(plan), "--preview")
+    preview = Generation.objects.get()
+    assert (preview.quality, preview.status) == ("preview", "succeeded")
+    assert "estimated cost at full quality: $0.0000" in run(
+        "finalize_preview", str(preview.pk), "--estimate"
+    )
+    assert "status:     succeeded" in run("finalize_preview", str(preview.pk), "--wait")
+    run("generate", str(plan), "--variations", "2")
+    parent = Generation.objects.get(status=Generation.Status.AWAITING_CHOICE)
+    ranking = run("variations", str(parent.pk))
+    assert "rank   k        seed   score  status" in ranking
+    assert "status:     succeeded" in run("variations", str(parent.pk), "--choose", "2", "--wait")
+    assert "<- chosen" in run("variations", str(parent.pk))
+    with pytest.raises(CommandError, match="awaiting its choice"):
+        run("variations", str(parent.pk), "--choose", "1")
