@@ -20,6 +20,8 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from generations.admin_iterate import choose_variation_view, finalize_previews, rerender_one_scene
+from generations.iterate.variations import variation_cards
 from generations.models import SEED_MAX, Generation, Scene
 from generations.selectors import generation_recipe, generations_with_seed, scenes_with_seed
 from generations.services import KEEP_SEED, cancel_generation, regenerate_generation
@@ -103,6 +105,7 @@ class SceneInline(admin.TabularInline):
         "seed_sent",
         "seed_applied_flag",
         "latent_reuse",
+        "render",
         "prediction_id",
         "clip_player",
         "recipe_pretty",
@@ -143,6 +146,13 @@ class SceneInline(admin.TabularInline):
         if scene.latent_source is None:
             return method
         return f"{method} from scene {scene.latent_source.number}"
+
+    @admin.display(description="render")
+    def render(self, scene: Scene) -> str:
+        source = scene.reused_from
+        if source:
+            return f"reused (no prediction) from scene {source['scene']} of {source['generation']}"
+        return "rendered" if scene.recipe else NOTHING
 
     @admin.display(description="clip")
     def clip_player(self, scene: Scene) -> SafeString | str:
@@ -198,7 +208,13 @@ class GenerationAdmin(admin.ModelAdmin):
     search_fields = ("title", "=scenes__prediction_id")
     search_help_text = "A seed (exact), a prediction id of any scene (exact), or part of a title."
     date_hierarchy = "created_at"
-    actions = ("regenerate_same_seed", "regenerate_new_seed", "cancel")
+    actions = (
+        "regenerate_same_seed",
+        "regenerate_new_seed",
+        "cancel",
+        rerender_one_scene,
+        finalize_previews,
+    )
     inlines = (SceneInline,)
     fieldsets = (
         (
@@ -454,7 +470,24 @@ class GenerationAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.seed_lookup_view),
             name="generations_generation_seed_lookup",
         )
-        return [lookup, *super().get_urls()]
+        choose = path(
+            "<path:object_id>/variations/<int:number>/choose/",
+            self.admin_site.admin_view(self.choose_variation_view),
+            name="generations_generation_choose_variation",
+        )
+        return [lookup, choose, *super().get_urls()]
+
+    def choose_variation_view(self, request: HttpRequest, object_id: str, number: int) -> Any:
+        return choose_variation_view(self, request, object_id, number)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        # The ranked variations grid (templates/generations/_variations_grid.html).
+        parent = self.get_object(request, object_id)
+        cards = variation_cards(parent) if parent is not None else []
+        context = {**(extra_context or {}), "variation_cards": cards, "variation_parent": parent}
+        return super().change_view(request, object_id, form_url, extra_context=context)
 
     def seed_lookup_view(self, request: HttpRequest) -> TemplateResponse:
         if not self.has_view_permission(request):

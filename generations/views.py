@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from generations.iterate.variations import variation_cards
 from generations.models import Generation, Scene
 from generations.selectors import (
     continuity_by_boundary,
@@ -85,6 +86,8 @@ def generation_detail(request: HttpRequest, generation_id: uuid.UUID) -> HttpRes
         "report_svg": render_report_svg(report) if report else "",
         "admin_url": reverse("admin:generations_generation_change", args=[generation.pk]),
         "progress_url": reverse("generations:progress", args=[generation.pk]),
+        "variation_cards": variation_cards(generation),
+        "variation_parent": generation,
     }
     return render(request, "generations/generation_detail.html", context)
 

@@ -117,6 +117,15 @@ def ranked_variations(parent: Generation) -> list[Generation]:
     )
 
 
+def variation_cards(parent: Generation) -> list[dict[str, Any]]:
+    """The ranked grid's cards (staff page, admin): rank, variation, whether it was chosen."""
+    chosen = chosen_variation(parent)
+    return [
+        {"rank": rank, "variation": variation, "chosen": variation == chosen}
+        for rank, variation in enumerate(ranked_variations(parent), start=1)
+    ]
+
+
 def chosen_variation(parent: Generation) -> Generation | None:
     """The variation whose seed the parent took (None while it awaits its choice)."""
     if parent.status == Generation.Status.AWAITING_CHOICE or parent.seed_value is None:

@@ -1,0 +1,163 @@
+"""The admin's iteration tools, kept out of admin.py: the "Re-render one scene" action (with its
+form page), "Finalize preview", and choosing a variation from the ranked grid.
+
+Thin like the rest of the admin: the work is done by ``generations.iterate``; every action and
+view needs the change permission, as regenerate and cancel do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+
+from coherence_project.conf import config
+from generations.iterate.previews import finalize_preview
+from generations.iterate.rerender import plan_rerender, rerender_scene
+from generations.iterate.variations import (
+    NoSuchVariation,
+    VariationStateError,
+    choose_variation,
+)
+from generations.models import SEED_MAX, Generation
+from generations.selectors import generations_visible_to
+from generations.services import KEEP_SEED
+
+RERENDER_TEMPLATE = "admin/generations/generation/rerender_scene.html"
+
+
+class RerenderSceneForm(forms.Form):
+    scene = forms.IntegerField(min_value=1, label="Scene number", help_text="Counted from 1.")
+    prompt = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="Empty: the same."
+    )
+    duration = forms.FloatField(
+        required=False,
+        min_value=config.MIN_SCENE_SECONDS,
+        max_value=config.MAX_SCENE_SECONDS,
+        help_text="Seconds. Empty: the same.",
+    )
+    seed = forms.IntegerField(
+        required=False, min_value=0, max_value=SEED_MAX, help_text="Empty: the generation's seed."
+    )
+    new_seed = forms.BooleanField(required=False, label="A fresh seed for this scene")
+
+    def seed_choice(self) -> Any:
+        if self.cleaned_data["new_seed"]:
+            return None
+        seed = self.cleaned_data["seed"]
+        return KEEP_SEED if seed is None else seed
+
+
+def _link(generation: Generation) -> str:
+    url = reverse("admin:generations_generation_change", args=[generation.pk])
+    return format_html('<a href="{}">{}</a>', url, generation)
+
+
+@admin.action(description="Re-render one scene (reuse the others)", permissions=["change"])
+def rerender_one_scene(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet
+) -> TemplateResponse | None:
+    if queryset.count() != 1:
+        messages.warning(request, "Select exactly one generation to re-render a scene of.")
+        return None
+    source = queryset.get()
+    form = RerenderSceneForm(request.POST if "apply" in request.POST else None)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            new = rerender_scene(
+                source=source,
+                number=data["scene"],
+                prompt=data["prompt"] or None,
+                duration=data["duration"],
+                seed=form.seed_choice(),
+                owner=request.user,
+            )
+        except ValidationError as exc:
+            form.add_error(None, " ".join(exc.messages))
+        else:
+            messages.success(
+                request,
+                format_html(
+                    "Re-rendering scene {} of {} as {}.", data["scene"], _link(source), _link(new)
+                ),
+            )
+            return None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "opts": modeladmin.opts,
+        "title": f"Re-render one scene of {source}",
+        "form": form,
+        "source": source,
+        "scenes": _scene_rows(source),
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, RERENDER_TEMPLATE, context)
+
+
+def _scene_rows(source: Generation) -> list[dict[str, Any]]:
+    """Each scene with what re-rendering it would render, reuse and cost."""
+    rows = []
+    for scene in source.scenes.order_by("index"):
+        try:
+            planned = plan_rerender(source=source, number=scene.number)
+        except ValidationError as exc:
+            rows.append({"scene": scene, "note": " ".join(exc.messages)})
+            continue
+        rows.append(
+            {
+                "scene": scene,
+                "rendered": ", ".join(str(i + 1) for i in planned.rendered),
+                "cost": planned.estimated_cost,
+            }
+        )
+    return rows
+
+
+@admin.action(description="Finalize preview at full quality", permissions=["change"])
+def finalize_previews(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet
+) -> None:
+    for preview in queryset.order_by("created_at"):
+        try:
+            new = finalize_preview(preview=preview, owner=request.user)
+        except ValidationError as exc:
+            messages.error(request, format_html("{}: {}", _link(preview), " ".join(exc.messages)))
+            continue
+        messages.success(request, format_html("Finalizing {} as {}.", _link(preview), _link(new)))
+
+
+def choose_variation_view(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, object_id: str, number: int
+) -> HttpResponse:
+    if request.method != "POST":  # choosing starts paid work: never on a GET
+        return HttpResponseNotAllowed(["POST"])
+    parent = generations_visible_to(request.user).filter(pk=object_id).first()
+    if parent is None:
+        raise Http404("No such generation.")
+    if not modeladmin.has_change_permission(request, parent):
+        raise PermissionDenied
+    try:
+        choose_variation(parent=parent, number=number)
+    except NoSuchVariation as exc:
+        raise Http404(str(exc)) from None
+    except VariationStateError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Chose variation {number}: the full generation has started.")
+    return HttpResponseRedirect(reverse("admin:generations_generation_change", args=[parent.pk]))
