@@ -28,7 +28,9 @@ def generation_estimate(generation: Generation) -> Decimal | None:
         for scene in generation.scenes.all()
         if (scene.recipe or {}).get("rendered", True)
     ]
-    return estimate.plan_cost(spec, rendered, fps=generation.fps)
+    return estimate.plan_cost(
+        spec, rendered, width=generation.width, height=generation.height, fps=generation.fps
+    )
 
 
 def request_estimate(
@@ -47,11 +49,12 @@ def request_estimate(
     if variations is not None and (errors := variation_errors(variations, variations_scope)):
         raise ValidationError(errors)
     spec = get_model(model)
-    fps = config.VIDEO_FPS
+    full = {"width": config.VIDEO_WIDTH, "height": config.VIDEO_HEIGHT, "fps": config.VIDEO_FPS}
     durations = [scene["duration"] for scene in plan]
-    preview, _ = preview_plan(spec, plan, width=config.VIDEO_WIDTH, height=config.VIDEO_HEIGHT)
-    full_cost = estimate.plan_cost(spec, durations, fps=fps)
-    preview_cost = estimate.plan_cost(spec, [s["duration"] for s in preview], fps=fps)
+    preview, (width, height) = preview_plan(spec, plan, width=full["width"], height=full["height"])
+    small = {"width": width, "height": height, "fps": config.VIDEO_FPS}
+    full_cost = estimate.plan_cost(spec, durations, **full)
+    preview_cost = estimate.plan_cost(spec, [s["duration"] for s in preview], **small)
     result: dict[str, Any] = {
         "provider": provider,
         "model": model,
@@ -65,7 +68,7 @@ def request_estimate(
         each = (
             preview_cost
             if variations_scope == PLAN
-            else estimate.plan_cost(spec, durations[:1], fps=fps)
+            else estimate.plan_cost(spec, durations[:1], **full)
         )
         result["variations"] = None if each is None else each * variations
     return result

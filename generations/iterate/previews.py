@@ -10,6 +10,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from coherence_project.conf import config
 from generations.iterate.reuse import reuse_matching
 from generations.models import Generation
 from generations.queue import enqueue_start_generation
@@ -35,7 +36,13 @@ def check_finalizable(preview: Generation) -> None:
 def finalize_estimate(preview: Generation) -> Decimal | None:
     """What the full-quality render of the preview's plan costs."""
     durations = [scene["duration"] for scene in plan_of(preview)]
-    return estimate.plan_cost(get_model(preview.model), durations, fps=preview.fps)
+    return estimate.plan_cost(
+        get_model(preview.model),
+        durations,
+        width=config.VIDEO_WIDTH,
+        height=config.VIDEO_HEIGHT,
+        fps=config.VIDEO_FPS,
+    )
 
 
 def finalize_preview(

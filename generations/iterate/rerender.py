@@ -75,7 +75,9 @@ def plan_rerender(*, source: Generation, number: Any, duration: Any = None) -> R
     durations = [scenes[i].duration for i in rendered]
     if isinstance(duration, int | float) and not isinstance(duration, bool):
         durations[0] = duration
-    cost = estimate.plan_cost(get_model(source.model), durations, fps=source.fps)
+    cost = estimate.plan_cost(
+        get_model(source.model), durations, width=source.width, height=source.height, fps=source.fps
+    )
     return RerenderPlan(tuple(rendered), tuple(reused), cost)
 
 
