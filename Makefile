@@ -38,6 +38,7 @@ bench: install
 	$(PY) -m bench.media_bench
 	$(PY) -m bench.pipeline_bench
 	$(PY) -m bench.coherence_ablation
+	$(PY) -m bench.iterate_bench
 
 # A larger load + faults run than CI's (figures for the closing note).
 soak: install

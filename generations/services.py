@@ -327,8 +327,17 @@ def create_generation_idempotent(
 
 
 def cancel_generation(*, generation: Generation) -> bool:
-    """Cancel an unfinished generation (in-flight predictions too); False if it had ended."""
-    return orchestration.cancel_generation(generation_id=generation.pk)
+    """Cancel an unfinished generation (in-flight predictions too); False if it had ended.
+
+    A generation awaiting the choice of a seed variation takes its unfinished variations with it:
+    nobody will choose them any more, so they must not go on rendering (and billing)."""
+    canceled = orchestration.cancel_generation(generation_id=generation.pk)
+    if canceled:
+        for variation_id in generation.variations.exclude(
+            status__in=Generation.TERMINAL
+        ).values_list("pk", flat=True):
+            orchestration.cancel_generation(generation_id=variation_id)
+    return canceled
 
 
 def receive_replicate_webhook(*, webhook_id: str, payload: dict[str, Any]) -> str:

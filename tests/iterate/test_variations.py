@@ -14,6 +14,7 @@ from generations.iterate.variations import (
     ranked_variations,
 )
 from generations.models import Generation
+from generations.services import cancel_generation
 from pipeline import media
 from tests.iterate.conftest import clip_bytes, predictions
 
@@ -100,3 +101,12 @@ def test_an_unknown_variation_cannot_be_chosen(four_scenes):
     parent = create_with_variations(variations=2, scenes=four_scenes, enqueue=False)
     with pytest.raises(NoSuchVariation):
         choose_variation(parent=parent, number=3)
+
+
+def test_canceling_the_parent_cancels_its_unfinished_variations(four_scenes):
+    parent = create_with_variations(variations=2, scenes=four_scenes, enqueue=False)
+    assert cancel_generation(generation=parent) is True
+    statuses = set(parent.variations.values_list("status", flat=True))
+    assert statuses == {Generation.Status.CANCELED}
+    with pytest.raises(VariationStateError):
+        choose_variation(parent=parent, number=1)
