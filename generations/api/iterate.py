@@ -33,7 +33,11 @@ from generations.api.iterate_serializers import (
     RerenderSerializer,
     VariationSerializer,
 )
-from generations.api.serializers import GenerationDetailSerializer, read_body
+from generations.api.serializers import (
+    GenerationCreateSerializer,
+    GenerationDetailSerializer,
+    read_body,
+)
 from generations.iterate.estimates import CURRENCY, request_estimate
 from generations.iterate.previews import check_finalizable, finalize_estimate, finalize_preview
 from generations.iterate.rerender import plan_rerender, rerender_scene
@@ -199,7 +203,7 @@ class IterateActionsMixin:
     )
     @action(detail=False, methods=["post"])
     def estimate(self, request: Request) -> Response:
-        body = read_body(request.data, allowed=EstimateRequestSerializer.FIELDS)
+        body = read_body(request.data, allowed=GenerationCreateSerializer.FIELDS)
         fields: dict[str, Any] = {"scenes": None, **body}
         return Response(EstimateSerializer(request_estimate(**fields)).data)
 

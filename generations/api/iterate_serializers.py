@@ -104,18 +104,6 @@ class EstimateRequestSerializer(serializers.Serializer):
     )
     variations_scope = serializers.ChoiceField(choices=SCOPES, required=False)
 
-    FIELDS = (
-        "title",
-        "scenes",
-        "coherence_settings",
-        "provider",
-        "model",
-        "seed",
-        "quality",
-        "variations",
-        "variations_scope",
-    )
-
 
 class EstimateSerializer(serializers.Serializer):
     provider = serializers.CharField()

@@ -11,10 +11,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from coherence_project.conf import config
-from generations.iterate.reuse import reuse_matching
+from generations.iterate.reuse import derive_generation, reuse_matching
 from generations.models import Generation
 from generations.queue import enqueue_start_generation
-from generations.services import create_generation, plan_of
+from generations.services import plan_of
 from pipeline import estimate
 from pipeline.providers.registry import get_model
 
@@ -51,18 +51,12 @@ def finalize_preview(
     """A full-quality generation of the preview's plan with the preview's seed and settings."""
     check_finalizable(preview)
     with transaction.atomic():
-        generation = create_generation(
+        generation = derive_generation(
+            preview,
             scenes=plan_of(preview),
-            title=title if title is not None else preview.title,
-            coherence_settings=dict(preview.coherence_settings),
-            provider=preview.provider,
-            model=preview.model,
-            model_version=preview.model_version,
-            seed=preview.seed_value,
-            owner=owner if owner is not None else preview.owner,
-            source_generation=preview,
             quality=Generation.Quality.FULL,
-            enqueue=False,
+            owner=owner,
+            title=title,
         )
         reuse_matching(source=preview, target=generation)
         if enqueue:

@@ -11,10 +11,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from generations.iterate.reuse import can_reuse, reuse_render
+from generations.iterate.reuse import can_reuse, derive_generation, reuse_render
 from generations.models import Generation, Scene
 from generations.queue import enqueue_start_generation
-from generations.services import KEEP_SEED, create_generation, plan_of, validate_seed
+from generations.services import KEEP_SEED, plan_of, validate_seed
 from pipeline import estimate
 from pipeline.providers.registry import get_model
 from pipeline.seeds import generate_seed
@@ -115,18 +115,12 @@ def rerender_scene(
     index = number - 1
     override = _scene_seed(source, seed)
     with transaction.atomic():
-        generation = create_generation(
+        generation = derive_generation(
+            source,
             scenes=_new_plan(source, index, prompt, duration),
-            title=title if title is not None else source.title,
-            coherence_settings=dict(source.coherence_settings),
-            provider=source.provider,
-            model=source.model,
-            model_version=source.model_version,
-            seed=source.seed_value,
-            owner=owner if owner is not None else source.owner,
-            source_generation=source,
             quality=source.quality,
-            enqueue=False,
+            owner=owner,
+            title=title,
         )
         _reuse_unaffected(source, generation, planned.reused)
         if override is not None:

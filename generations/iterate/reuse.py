@@ -15,6 +15,7 @@ from typing import Any
 from django.utils import timezone
 
 from generations.models import Generation, Scene
+from generations.services import create_generation
 from pipeline.seeds import scene_seed
 
 RENDER_FILES = ("clip", "last_frame", "final_latent")
@@ -58,6 +59,31 @@ def reuse_render(*, source: Scene, target: Scene, predecessor: Scene | None) -> 
     target.finished_at = timezone.now()
     target.save()
     return target
+
+
+def derive_generation(
+    source: Generation,
+    *,
+    scenes: list[dict[str, Any]],
+    quality: str,
+    owner: Any = None,
+    title: str | None = None,
+) -> Generation:
+    """A new generation (not enqueued) from ``source``'s settings, model, model version and seed,
+    linked to it; through ``create_generation``, so validation and per-user caps apply."""
+    return create_generation(
+        scenes=scenes,
+        title=title if title is not None else source.title,
+        coherence_settings=dict(source.coherence_settings),
+        provider=source.provider,
+        model=source.model,
+        model_version=source.model_version,
+        seed=source.seed_value,
+        owner=owner if owner is not None else source.owner,
+        source_generation=source,
+        quality=quality,
+        enqueue=False,
+    )
 
 
 def _expected_seed(generation: Generation, scene: Scene) -> int | None:

@@ -22,19 +22,8 @@ def clip_bytes(scene) -> bytes:
 
 
 @pytest.fixture
-def four_scenes() -> list[dict]:
-    """Scene 4 continues scene 3; scene 2 continues scene 1."""
-    return [
-        {"prompt": "a red fox runs through snow", "duration": 1.0, "continuous": False},
-        {"prompt": "the fox leaps over a log", "duration": 1.0, "continuous": True},
-        {"prompt": "a quiet lake at dawn", "duration": 1.0, "continuous": False},
-        {"prompt": "mist rises over the lake", "duration": 1.0, "continuous": True},
-    ]
-
-
-@pytest.fixture
-def original(four_scenes, media_root, no_task_failures, user) -> Generation:
-    generation = create_generation(scenes=four_scenes, title="Fox and lake", owner=user)
+def original(plan, media_root, no_task_failures, user) -> Generation:
+    generation = create_generation(scenes=plan, title="Fox and lake", owner=user)
     generation.refresh_from_db()
     assert generation.status == Generation.Status.SUCCEEDED, generation.error
     return generation

@@ -81,12 +81,12 @@ def test_anonymous_callers_are_refused(original):
     assert response.status_code == 401
 
 
-def test_preview_then_finalize(api, four_scenes, media_root):
-    estimate = api.post("/api/generations/estimate/", {"scenes": four_scenes}, format="json")
+def test_preview_then_finalize(api, plan, media_root):
+    estimate = api.post("/api/generations/estimate/", {"scenes": plan}, format="json")
     assert estimate.status_code == 200
     assert (estimate.json()["full"], estimate.json()["preview"]) == ("0.0000", "0.0000")
     preview = api.post(
-        "/api/generations/", {"scenes": four_scenes, "quality": "preview"}, format="json"
+        "/api/generations/", {"scenes": plan, "quality": "preview"}, format="json"
     ).json()
     assert (preview["quality"], preview["width"], preview["status"]) == (
         "preview",
@@ -104,10 +104,8 @@ def test_preview_then_finalize(api, four_scenes, media_root):
     assert again.status_code == 400  # a full-quality generation has nothing to finalize
 
 
-def test_variations_ranked_with_thumbnails_then_choose(api, four_scenes, media_root):
-    created = api.post(
-        "/api/generations/", {"scenes": four_scenes, "variations": 3}, format="json"
-    ).json()
+def test_variations_ranked_with_thumbnails_then_choose(api, plan, media_root):
+    created = api.post("/api/generations/", {"scenes": plan, "variations": 3}, format="json").json()
     assert created["status"] == "awaiting_choice"
     listed = api.get(f"/api/generations/{created['id']}/variations/").json()
     assert [v["rank"] for v in listed] == [1, 2, 3]
@@ -130,10 +128,10 @@ def test_variations_ranked_with_thumbnails_then_choose(api, four_scenes, media_r
     assert missing.status_code == 404
 
 
-def test_bad_variation_counts_are_a_400_and_store_nothing(api, four_scenes):
+def test_bad_variation_counts_are_a_400_and_store_nothing(api, plan):
     for count in (1, 9, "3", True):
         response = api.post(
-            "/api/generations/", {"scenes": four_scenes, "variations": count}, format="json"
+            "/api/generations/", {"scenes": plan, "variations": count}, format="json"
         )
         assert response.status_code == 400, count
         assert "variations" in response.json()["errors"]

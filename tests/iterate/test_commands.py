@@ -48,17 +48,17 @@ def test_rerender_scene_of_an_unknown_generation(db):
         run("rerender_scene", "not-a-uuid", "1")
 
 
-def test_preview_finalize_and_variations_from_the_command_line(four_scenes, media_root, tmp_path):
-    plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"title": "Fox", "scenes": four_scenes}))
-    run("generate", str(plan), "--preview")
+def test_preview_finalize_and_variations_from_the_command_line(plan, media_root, tmp_path):
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps({"title": "Fox", "scenes": plan}))
+    run("generate", str(plan_file), "--preview")
     preview = Generation.objects.get()
     assert (preview.quality, preview.status) == ("preview", "succeeded")
     assert "estimated cost at full quality: $0.0000" in run(
         "finalize_preview", str(preview.pk), "--estimate"
     )
     assert "status:     succeeded" in run("finalize_preview", str(preview.pk), "--wait")
-    run("generate", str(plan), "--variations", "2")
+    run("generate", str(plan_file), "--variations", "2")
     parent = Generation.objects.get(status=Generation.Status.AWAITING_CHOICE)
     ranking = run("variations", str(parent.pk))
     assert "rank   k        seed   score  status" in ranking

@@ -33,8 +33,8 @@ def created(server) -> int:
     return sum(server.created_by_model_prompt.values())
 
 
-def test_rerendering_scene_3_on_a_hosted_model_sends_two_predictions(server, four_scenes):
-    original = create_generation(scenes=four_scenes, provider="replicate", model=SEEDANCE_LITE)
+def test_rerendering_scene_3_on_a_hosted_model_sends_two_predictions(server, plan):
+    original = create_generation(scenes=plan, provider="replicate", model=SEEDANCE_LITE)
     original.refresh_from_db()
     assert original.status == Generation.Status.SUCCEEDED, original.error
     before = created(server)
@@ -52,9 +52,9 @@ def test_rerendering_scene_3_on_a_hosted_model_sends_two_predictions(server, fou
     assert fresh[3].conditioning_sha256 and "image" in sent
 
 
-def test_a_hosted_preview_asks_for_the_cheapest_resolution_and_duration(server, four_scenes):
+def test_a_hosted_preview_asks_for_the_cheapest_resolution_and_duration(server, plan):
     preview = create_generation(
-        scenes=[dict(s, duration=5.0) for s in four_scenes],
+        scenes=[dict(s, duration=5.0) for s in plan],
         provider="replicate",
         model=SEEDANCE_LITE,
         quality="preview",

@@ -19,8 +19,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 
 @pytest.fixture
-def preview(four_scenes, media_root, user) -> Generation:
-    generation = create_generation(scenes=four_scenes, quality="preview", owner=user)
+def preview(plan, media_root, user) -> Generation:
+    generation = create_generation(scenes=plan, quality="preview", owner=user)
     generation.refresh_from_db()
     assert generation.status == Generation.Status.SUCCEEDED, generation.error
     return generation
@@ -55,9 +55,9 @@ def test_only_a_preview_can_be_finalized(preview):
     assert "quality" in caught.value.message_dict
 
 
-def test_estimates_before_running(four_scenes, preview):
+def test_estimates_before_running(plan, preview):
     assert finalize_estimate(preview) == Decimal(0)  # the local model costs nothing
-    hosted = [dict(s, duration=5.0) for s in four_scenes]
+    hosted = [dict(s, duration=5.0) for s in plan]
     estimate = request_estimate(scenes=hosted, provider="replicate", model=SEEDANCE_LITE)
     # 4 scenes x 5 s x $0.036/s at full quality; a preview renders 2 s each.
     assert (estimate["full"], estimate["preview"]) == (Decimal("0.72"), Decimal("0.288"))

@@ -25,8 +25,8 @@ def staff_client(client, staff_user):
 
 
 @pytest.fixture
-def parent(four_scenes, media_root, staff_user) -> Generation:
-    return create_with_variations(variations=3, scenes=four_scenes, owner=staff_user)
+def parent(plan, media_root, staff_user) -> Generation:
+    return create_with_variations(variations=3, scenes=plan, owner=staff_user)
 
 
 def ranks_on_page(html: str) -> list[int]:
@@ -77,8 +77,8 @@ def test_the_rerender_action_shows_a_form_then_rerenders(staff_client, original,
     assert b"run from 1 to 4" in bad.content
 
 
-def test_the_finalize_action(staff_client, four_scenes, media_root):
-    preview = create_generation(scenes=four_scenes, quality="preview")
+def test_the_finalize_action(staff_client, plan, media_root):
+    preview = create_generation(scenes=plan, quality="preview")
     selected = {"action": "finalize_previews", helpers.ACTION_CHECKBOX_NAME: [str(preview.pk)]}
     page = staff_client.post(CHANGELIST, selected, follow=True)
     assert b"Finalizing" in page.content

@@ -22,8 +22,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 
 @pytest.fixture
-def parent(four_scenes, media_root, user) -> Generation:
-    return create_with_variations(variations=3, scenes=four_scenes, title="Fox", owner=user)
+def parent(plan, media_root, user) -> Generation:
+    return create_with_variations(variations=3, scenes=plan, title="Fox", owner=user)
 
 
 def test_variations_render_the_first_scene_with_distinct_seeds(parent, media_root):
@@ -66,10 +66,8 @@ def test_choosing_starts_the_full_plan_and_reuses_the_chosen_render(parent, medi
         choose_variation(parent=chosen, number=1)
 
 
-def test_plan_scope_renders_previews_of_the_whole_plan(four_scenes, media_root, user):
-    parent = create_with_variations(
-        variations=2, variations_scope="plan", scenes=four_scenes, owner=user
-    )
+def test_plan_scope_renders_previews_of_the_whole_plan(plan, media_root, user):
+    parent = create_with_variations(variations=2, variations_scope="plan", scenes=plan, owner=user)
     for variation in parent.variations.all():
         assert (variation.quality, variation.scenes.count()) == ("preview", 4)
         assert variation.status == Generation.Status.SUCCEEDED, variation.error
@@ -90,21 +88,21 @@ def test_plan_scope_renders_previews_of_the_whole_plan(four_scenes, media_root, 
         ({"variations": 3, "seed": 7}, "seed"),
     ],
 )
-def test_bad_variation_requests_are_refused(four_scenes, fields, key):
+def test_bad_variation_requests_are_refused(plan, fields, key):
     with pytest.raises(ValidationError) as caught:
-        create_with_variations(scenes=four_scenes, enqueue=False, **fields)
+        create_with_variations(scenes=plan, enqueue=False, **fields)
     assert key in caught.value.message_dict
     assert not Generation.objects.exists()
 
 
-def test_an_unknown_variation_cannot_be_chosen(four_scenes):
-    parent = create_with_variations(variations=2, scenes=four_scenes, enqueue=False)
+def test_an_unknown_variation_cannot_be_chosen(plan):
+    parent = create_with_variations(variations=2, scenes=plan, enqueue=False)
     with pytest.raises(NoSuchVariation):
         choose_variation(parent=parent, number=3)
 
 
-def test_canceling_the_parent_cancels_its_unfinished_variations(four_scenes):
-    parent = create_with_variations(variations=2, scenes=four_scenes, enqueue=False)
+def test_canceling_the_parent_cancels_its_unfinished_variations(plan):
+    parent = create_with_variations(variations=2, scenes=plan, enqueue=False)
     assert cancel_generation(generation=parent) is True
     statuses = set(parent.variations.values_list("status", flat=True))
     assert statuses == {Generation.Status.CANCELED}

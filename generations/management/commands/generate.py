@@ -10,7 +10,11 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from generations.iterate.variations import create_with_variations
-from generations.management.commands._common import describe, wait_for_result
+from generations.management.commands._common import (
+    add_wait_arguments,
+    describe,
+    wait_for_result,
+)
 from generations.services import create_generation
 
 
@@ -50,13 +54,7 @@ class Command(BaseCommand):
             "--variations", type=int, metavar="N", help="N seed variations to choose from (2..8)"
         )
         parser.add_argument("--variations-scope", choices=["first_scene", "plan"])
-        parser.add_argument("--wait", action="store_true", help="wait, with a progress bar")
-        parser.add_argument(
-            "--run-cluster",
-            action="store_true",
-            help="start a django-q2 cluster for the duration (implies --wait)",
-        )
-        parser.add_argument("--timeout", type=float, default=600.0)
+        add_wait_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         plan = read_plan(options["plan"])
