@@ -142,6 +142,11 @@ def choose_variation(*, parent: Generation, number: Any, enqueue: bool = True) -
     )
     if variation is None:
         raise NoSuchVariation(f"Generation {parent.pk} has no variation {number!r}.")
+    if not variation.is_terminal:
+        # Choosing now would render its scene a second time instead of reusing it.
+        raise VariationStateError(
+            f"Variation {number} is {variation.status}; choose it once it has finished."
+        )
     with transaction.atomic():
         claimed = Generation.objects.filter(
             pk=parent.pk, status=Generation.Status.AWAITING_CHOICE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from generations.iterate.variations import create_with_variations
 from generations.models import Generation
 from tests.api.conftest import client_for, detail_url
 from tests.iterate.conftest import clip_bytes, predictions
@@ -136,3 +137,20 @@ def test_bad_variation_counts_are_a_400_and_store_nothing(api, plan):
         assert response.status_code == 400, count
         assert "variations" in response.json()["errors"]
     assert Generation.objects.count() == 0
+
+
+def test_an_idempotent_create_with_variations_makes_them_once(api, plan, media_root):
+    body = {"scenes": plan, "variations": 2}
+    headers = {"HTTP_IDEMPOTENCY_KEY": "iterate-key-1"}
+    first = api.post("/api/generations/", body, format="json", **headers)
+    again = api.post("/api/generations/", body, format="json", **headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    assert Generation.objects.count() == 3  # the parent and its two variations, once
+
+
+def test_choosing_an_unfinished_variation_is_a_409(api, plan, user):
+    parent = create_with_variations(variations=2, scenes=plan, owner=user, enqueue=False)
+    response = api.post(detail_url(parent, "variations/1/choose"))
+    assert response.status_code == 409
+    assert "choose it once it has finished" in response.json()["detail"]

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 
 from generations.iterate.rerender import plan_rerender, rerender_scene
 from generations.models import Generation, Scene
+from generations.services import create_generation
 from pipeline import media
 from tests.iterate.conftest import clip_bytes, predictions
 
@@ -83,3 +84,35 @@ def test_a_scene_number_out_of_range_is_refused(original, number):
     with pytest.raises(ValidationError) as caught:
         rerender_scene(source=original, number=number)
     assert "scene" in caught.value.message_dict
+
+
+def test_a_scene_without_a_finished_render_cannot_be_reused(original):
+    Scene.objects.filter(generation=original, index=1).update(status=Scene.Status.FAILED)
+    with pytest.raises(ValidationError, match=r"Scene\(s\) 2 of the source have no finished"):
+        rerender_scene(source=original, number=3)
+    assert Generation.objects.count() == 1
+
+
+def test_without_latent_reuse_only_the_scene_itself_renders(plan, media_root):
+    source = create_generation(scenes=plan, coherence_settings={"latent_reuse": False})
+    source.refresh_from_db()
+    before = predictions(media_root)
+    new = rerender_scene(source=source, number=3, seed=None)  # and a fresh seed for it
+    new.refresh_from_db()
+    assert new.status == Generation.Status.SUCCEEDED, new.error
+    fresh = scenes_of(new)
+    assert [s.recipe["rendered"] for s in fresh] == [False, False, True, False]
+    assert len(predictions(media_root) - before) == 1
+    assert fresh[2].seed != source.seed_value and fresh[2].seed == fresh[2].seed_override
+
+
+def test_a_preview_rerenders_as_a_preview(plan, media_root):
+    preview = create_generation(scenes=plan, quality="preview")
+    preview.refresh_from_db()
+    new = rerender_scene(source=preview, number=2, duration=3.0)
+    new.refresh_from_db()
+    assert new.status == Generation.Status.SUCCEEDED, new.error
+    assert (new.quality, new.width, new.height) == ("preview", preview.width, preview.height)
+    second = scenes_of(new)[1]
+    assert (second.duration, second.planned_duration) == (0.5, 3.0)
+    assert clip_bytes(scenes_of(new)[0]) == clip_bytes(scenes_of(preview)[0])

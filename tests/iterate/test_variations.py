@@ -108,3 +108,11 @@ def test_canceling_the_parent_cancels_its_unfinished_variations(plan):
     assert statuses == {Generation.Status.CANCELED}
     with pytest.raises(VariationStateError):
         choose_variation(parent=parent, number=1)
+
+
+def test_an_unfinished_variation_cannot_be_chosen_yet(plan):
+    parent = create_with_variations(variations=2, scenes=plan, enqueue=False)
+    with pytest.raises(VariationStateError, match="choose it once it has finished"):
+        choose_variation(parent=parent, number=1)
+    parent.refresh_from_db()
+    assert parent.status == Generation.Status.AWAITING_CHOICE
