@@ -11,11 +11,12 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from coherence_project.conf import config
 from generations.iterate.reuse import can_reuse, derive_generation, reuse_render
 from generations.models import Generation, Scene
 from generations.queue import enqueue_start_generation
 from generations.services import KEEP_SEED, plan_of, validate_seed
-from pipeline import estimate
+from pipeline import estimate, previews
 from pipeline.providers.registry import get_model
 from pipeline.seeds import generate_seed
 
@@ -72,11 +73,16 @@ def plan_rerender(*, source: Generation, number: Any, duration: Any = None) -> R
                 "render to reuse; regenerate the whole generation instead."
             }
         )
+    spec = get_model(source.model)
     durations = [scenes[i].duration for i in rendered]
     if isinstance(duration, int | float) and not isinstance(duration, bool):
         durations[0] = duration
+        if source.quality == Generation.Quality.PREVIEW:
+            durations[0] = previews.preview_durations(
+                spec, [duration], min_seconds=config.MIN_SCENE_SECONDS, fps=source.fps
+            )[0]
     cost = estimate.plan_cost(
-        get_model(source.model), durations, width=source.width, height=source.height, fps=source.fps
+        spec, durations, width=source.width, height=source.height, fps=source.fps
     )
     return RerenderPlan(tuple(rendered), tuple(reused), cost)
 
