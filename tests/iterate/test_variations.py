@@ -116,3 +116,14 @@ def test_an_unfinished_variation_cannot_be_chosen_yet(plan):
         choose_variation(parent=parent, number=1)
     parent.refresh_from_db()
     assert parent.status == Generation.Status.AWAITING_CHOICE
+
+
+def test_a_one_scene_plan_is_finished_by_its_chosen_variation_alone(plan, media_root):
+    parent = create_with_variations(variations=2, scenes=plan[:1])
+    before = predictions(media_root)
+    chosen = choose_variation(parent=parent, number=2)
+    chosen.refresh_from_db()
+    # Every scene was reused: nothing to render, straight to the stitch and the score.
+    assert chosen.status == Generation.Status.SUCCEEDED, chosen.error
+    assert predictions(media_root) == before
+    assert chosen.coherence_score is not None and chosen.cost == 0
