@@ -23,6 +23,7 @@ demo: migrate
 
 lint: install
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 test: lint
 	$(PY) manage.py makemigrations --check --dry-run --settings=coherence_project.test_settings

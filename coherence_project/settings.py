@@ -8,24 +8,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from coherence_project.env import (
-    database_from_url,
-    env_bool,
-    env_float,
-    env_int,
-    env_str,
-)
+import environ
+
+from coherence_project import conf
+
+env = environ.Env()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("COHERENCE_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR = Path(env.str("COHERENCE_VAR_DIR", default=str(BASE_DIR / "var")))
 
-DEBUG = env_bool("DJANGO_DEBUG", False)
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
 # The embedded default is for a single developer machine; production must set its own key.
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "coherence-insecure-development-key-change-me")
-ALLOWED_HOSTS = [
-    h for h in env_str("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,testserver").split(",") if h
-]
-CSRF_TRUSTED_ORIGINS = [o for o in env_str("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="coherence-insecure-development-key-change-me")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -40,7 +36,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_q",
     "generations",
-    "pipeline",
 ]
 
 MIDDLEWARE = [
@@ -73,9 +68,26 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": database_from_url(env_str("DATABASE_URL"), sqlite_default=VAR_DIR / "db.sqlite3")
-}
+if env.str("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db_url("DATABASE_URL")}
+    DATABASES["default"].update(CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True)
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(VAR_DIR / "db.sqlite3"),
+            # WAL + a busy timeout let the web process and qcluster workers share the file;
+            # synchronous=NORMAL is WAL's safe setting (no fsync per commit, never corrupt), and
+            # IMMEDIATE transactions take the write lock up front, so two workers that read then
+            # write (the seed draw) queue up instead of failing with "database is locked".
+            "OPTIONS": {
+                "timeout": 30,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+            },
+        }
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -90,65 +102,35 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_URL = "/media/"
-MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
-# Serve media from Django itself (fine on one machine; put a CDN/nginx in front in production).
-COHERENCE_SERVE_MEDIA = env_bool("COHERENCE_SERVE_MEDIA", True)
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 
 LOGIN_URL = "/admin/login/"
 
 # --- Coherence -------------------------------------------------------------------------------
-COHERENCE_PROVIDER = env_str("COHERENCE_PROVIDER", "local")
-COHERENCE_DEFAULT_MODEL = env_str("COHERENCE_DEFAULT_MODEL", "")  # "" = the provider's default
-# Where hosted providers send webhooks; unset = the reconciler polls instead.
-COHERENCE_PUBLIC_URL = env_str("COHERENCE_PUBLIC_URL") or None
-# The "house format" every clip is normalised to on arrival, so stitching is a stream copy.
-COHERENCE_VIDEO_WIDTH = env_int("COHERENCE_VIDEO_WIDTH", 512)
-COHERENCE_VIDEO_HEIGHT = env_int("COHERENCE_VIDEO_HEIGHT", 288)
-COHERENCE_VIDEO_FPS = env_int("COHERENCE_VIDEO_FPS", 24)
-COHERENCE_MAX_SCENES = 50
-COHERENCE_MIN_SCENE_SECONDS = 0.5
-COHERENCE_MAX_SCENE_SECONDS = 30.0
-COHERENCE_SCENE_MAX_ATTEMPTS = env_int("COHERENCE_SCENE_MAX_ATTEMPTS", 3)
-COHERENCE_PROVIDER_MAX_RETRIES = env_int("COHERENCE_PROVIDER_MAX_RETRIES", 5)
-COHERENCE_PROVIDER_BACKOFF_SECONDS = env_float("COHERENCE_PROVIDER_BACKOFF_SECONDS", 0.5)
-# Claimed work older than this counts as lost (its worker died) and is picked up again by the
-# reconciler. No task outlives Q_TIMEOUT (django-q2 kills it), so the default waits past that:
-# a slow but live submission (429 back-off, a long local render) is never taken for dead.
-COHERENCE_STALE_AFTER_SECONDS = env_int(
-    "COHERENCE_STALE_AFTER_SECONDS", env_int("Q_TIMEOUT", 300) + 60
-)
-# Seconds between two looks at a hosted prediction when no webhook URL is configured.
-COHERENCE_POLL_INTERVAL = env_float("COHERENCE_POLL_INTERVAL", 2.0)
-# Simulated model seconds per scene on the local model (benchmarks and crash tests only).
-COHERENCE_LOCAL_LATENCY = env_float("COHERENCE_LOCAL_LATENCY", 0.0)
-# Extra hosted models without code: {"owner/name": {ModelSpec kwargs}}; JSON in the environment.
-COHERENCE_EXTRA_MODELS: dict = {}
-if env_str("COHERENCE_EXTRA_MODELS"):
-    import json
+# Defaults and meanings live in coherence_project/conf.py; this holds what the environment sets.
+COHERENCE = conf.from_environment(env)
 
-    COHERENCE_EXTRA_MODELS = json.loads(env_str("COHERENCE_EXTRA_MODELS"))
-
-REPLICATE_API_TOKEN = env_str("REPLICATE_API_TOKEN")
-REPLICATE_BASE_URL = env_str("REPLICATE_BASE_URL", "https://api.replicate.com")
-REPLICATE_WEBHOOK_SECRET = env_str("REPLICATE_WEBHOOK_SECRET")
+REPLICATE_API_TOKEN = env.str("REPLICATE_API_TOKEN", default="")
+REPLICATE_BASE_URL = env.str("REPLICATE_BASE_URL", default="https://api.replicate.com")
+REPLICATE_WEBHOOK_SECRET = env.str("REPLICATE_WEBHOOK_SECRET", default="")
 
 # --- django-q2 ---------------------------------------------------------------------------------
 # timeout < retry, or the ORM broker hands a running task out again (see docs/operations.md).
 Q_CLUSTER: dict = {
-    "name": env_str("Q_CLUSTER_NAME", "coherence"),
-    "workers": env_int("Q_WORKERS", 2),
-    "timeout": env_int("Q_TIMEOUT", 300),
-    "retry": env_int("Q_RETRY", 360),
+    "name": env.str("Q_CLUSTER_NAME", default="coherence"),
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": env.int("Q_TIMEOUT", default=300),
+    "retry": env.int("Q_RETRY", default=360),
     "max_attempts": 3,
     "save_limit": 500,
     "catch_up": False,
-    "poll": env_float("Q_POLL", 0.2),
+    "poll": env.float("Q_POLL", default=0.2),
     "label": "Task queue",
     # django-q2 logs every enqueue at INFO; operators who want that set Q_LOG_LEVEL=INFO.
-    "log_level": env_str("Q_LOG_LEVEL", "WARNING"),
+    "log_level": env.str("Q_LOG_LEVEL", default="WARNING"),
 }
-if env_str("REDIS_URL"):
-    Q_CLUSTER["redis"] = env_str("REDIS_URL")
+if env.str("REDIS_URL", default=""):
+    Q_CLUSTER["redis"] = env.str("REDIS_URL")
 else:
     Q_CLUSTER["orm"] = "default"
 
@@ -166,7 +148,7 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"generation_create": env_str("COHERENCE_CREATE_RATE", "60/min")},
+    "DEFAULT_THROTTLE_RATES": {"generation_create": conf.configured(COHERENCE, "CREATE_RATE")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Coherence API",
@@ -182,7 +164,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
-        "coherence": {"handlers": ["console"], "level": env_str("COHERENCE_LOG_LEVEL", "INFO")},
-        "django_q": {"handlers": ["console"], "level": env_str("Q_LOG_LEVEL", "WARNING")},
+        "coherence": {"handlers": ["console"], "level": conf.configured(COHERENCE, "LOG_LEVEL")},
+        "django_q": {"handlers": ["console"], "level": env.str("Q_LOG_LEVEL", default="WARNING")},
     },
 }

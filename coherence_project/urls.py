@@ -1,7 +1,7 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 
+from coherence_project.conf import config
 from generations.api.media import MediaView
 
 urlpatterns = [
@@ -10,5 +10,5 @@ urlpatterns = [
     path("", include("generations.urls")),
 ]
 
-if settings.COHERENCE_SERVE_MEDIA:
+if config.SERVE_MEDIA:
     urlpatterns += [re_path(r"^media/(?P<path>.*)$", MediaView.as_view(), name="media")]

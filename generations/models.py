@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-SEED_MAX = 2**31 - 1
+from pipeline.seeds import SEED_MAX  # one definition: the engine owns the seed space
 
 
 def generation_upload_path(instance: Generation, filename: str) -> str:

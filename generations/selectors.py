@@ -47,8 +47,6 @@ def scenes_with_seed(*, seed: int, user: Any | None = None) -> QuerySet[Scene]:
 
 def generation_recipe(generation: Generation) -> dict[str, Any]:
     """The recipe that is embedded in the generation's final video, as a dict."""
-    from pipeline.orchestration import recipe_metadata
-
     return json.loads(recipe_metadata(generation)["coherence_recipe"])
 
 
@@ -66,3 +64,30 @@ def generations_with_scenes(queryset: QuerySet[Generation]) -> QuerySet[Generati
 
 def idempotency_record(*, owner: Any, key: str) -> IdempotencyKey | None:
     return IdempotencyKey.objects.select_related("generation").filter(owner=owner, key=key).first()
+
+
+def recipe_metadata(generation: Generation) -> dict[str, str]:
+    """The generation's recipe, embedded in the final mp4 so it can be replayed without the DB."""
+    scenes = list(generation.scenes.order_by("index"))
+    recipe = {
+        "generation": str(generation.pk),
+        "title": generation.title,
+        "provider": generation.provider,
+        "model": generation.model,
+        "model_version": generation.model_version,
+        "seed": generation.seed_value,
+        "coherence_settings": generation.coherence_settings,
+        "size": [generation.width, generation.height],
+        "fps": generation.fps,
+        "scenes": [
+            {
+                "prompt": s.prompt,
+                "duration": s.duration,
+                "continuous": s.continuous,
+                "seed": s.seed,
+                "seed_applied": s.seed_applied,
+            }
+            for s in scenes
+        ],
+    }
+    return {"coherence_recipe": json.dumps(recipe, sort_keys=True), "title": generation.title}

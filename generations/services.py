@@ -14,9 +14,15 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from coherence_project.conf import config
+from generations import orchestration
 from generations.coherence_settings import merge_coherence_settings
 from generations.models import SEED_MAX, Generation, IdempotencyKey, Scene
-from generations.selectors import idempotency_record
+from generations.queue import enqueue_advance, enqueue_start_generation
+from generations.selectors import find_generation, idempotency_record
+from pipeline import media
+from pipeline.providers import get_provider
+from pipeline.providers.base import ProviderError
 from pipeline.providers.registry import (
     LOCAL_MODEL,
     LOCAL_PROVIDER,
@@ -52,11 +58,9 @@ def validate_plan(scenes: Any) -> list[dict[str, Any]]:
     """Check the scene plan and return it normalised; errors are keyed ``scenes.N.field``."""
     if not isinstance(scenes, list) or not scenes:
         raise ValidationError({"scenes": "The plan needs at least one scene."})
-    if len(scenes) > settings.COHERENCE_MAX_SCENES:
-        raise ValidationError(
-            {"scenes": f"A plan has at most {settings.COHERENCE_MAX_SCENES} scenes."}
-        )
-    low, high = settings.COHERENCE_MIN_SCENE_SECONDS, settings.COHERENCE_MAX_SCENE_SECONDS
+    if len(scenes) > config.MAX_SCENES:
+        raise ValidationError({"scenes": f"A plan has at most {config.MAX_SCENES} scenes."})
+    low, high = config.MIN_SCENE_SECONDS, config.MAX_SCENE_SECONDS
     errors: dict[str, str] = {}
     plan: list[dict[str, Any]] = []
     for index, scene in enumerate(scenes):
@@ -97,15 +101,15 @@ def resolve_model(*, provider: str | None, model: str | None) -> tuple[str, str]
         raise ValidationError({"provider": "The provider must be a string."})
     if model is not None and not isinstance(model, str):
         raise ValidationError({"model": "The model must be a string."})
-    provider = provider or settings.COHERENCE_PROVIDER
+    provider = provider or config.PROVIDER
     if provider not in DEFAULT_MODELS:
         raise ValidationError(
             {"provider": f"Unknown provider {provider!r}; use one of {', '.join(DEFAULT_MODELS)}."}
         )
     if not model:
         model = (
-            settings.COHERENCE_DEFAULT_MODEL
-            if provider == settings.COHERENCE_PROVIDER and settings.COHERENCE_DEFAULT_MODEL
+            config.DEFAULT_MODEL
+            if provider == config.PROVIDER and config.DEFAULT_MODEL
             else DEFAULT_MODELS[provider]
         )
     try:
@@ -177,17 +181,15 @@ def create_generation(
             provider=provider,
             model=model,
             model_version=model_version or "",
-            width=settings.COHERENCE_VIDEO_WIDTH,
-            height=settings.COHERENCE_VIDEO_HEIGHT,
-            fps=settings.COHERENCE_VIDEO_FPS,
+            width=config.VIDEO_WIDTH,
+            height=config.VIDEO_HEIGHT,
+            fps=config.VIDEO_FPS,
             source_generation=source_generation,
         )
         Scene.objects.bulk_create(
             Scene(generation=generation, index=index, **scene) for index, scene in enumerate(plan)
         )
         if enqueue:
-            from pipeline.tasks import enqueue_start_generation
-
             transaction.on_commit(lambda: enqueue_start_generation(generation.pk))
     return generation
 
@@ -290,8 +292,6 @@ def create_generation_idempotent(
 
 def cancel_generation(*, generation: Generation) -> bool:
     """Cancel an unfinished generation (in-flight predictions too); False if it had ended."""
-    from pipeline import orchestration
-
     return orchestration.cancel_generation(generation_id=generation.pk)
 
 
@@ -300,13 +300,15 @@ def receive_replicate_webhook(*, webhook_id: str, payload: dict[str, Any]) -> st
 
     Returns what happened: "queued", "duplicate", "unknown prediction" or "ignored".
     """
-    from pipeline import orchestration, tasks
-
     kind, scene_id = orchestration.receive_prediction_webhook(
         webhook_id=webhook_id, payload=payload
     )
     if kind == "queued" and scene_id is not None:
-        tasks.enqueue_advance(scene_id, payload)
+        try:
+            state = get_provider(REPLICATE_PROVIDER).state_from_webhook(payload)
+        except ProviderError:
+            return "ignored"
+        enqueue_advance(scene_id, state)
     return kind
 
 
@@ -315,9 +317,7 @@ def receive_replicate_webhook(*, webhook_id: str, payload: dict[str, Any]) -> st
 
 def recipe_from_video(path: Path) -> dict[str, Any]:
     """The recipe a final video carries in its metadata (written by
-    ``pipeline.orchestration.recipe_metadata``). Every failure is a ValidationError on "video"."""
-    from pipeline import media
-
+    ``generations.selectors.recipe_metadata``). Every failure is a ValidationError on "video"."""
     try:
         raw = media.read_metadata(Path(path)).get("coherence_recipe")
     except media.MediaError as exc:
@@ -347,8 +347,6 @@ def replay_recipe(
 ) -> Generation:
     """A new generation from an embedded recipe: no database source is needed, but the new
     generation is linked to the recipe's generation when that still exists."""
-    from generations.selectors import find_generation
-
     scenes = [
         {key: scene[key] for key in ("prompt", "duration", "continuous") if key in scene}
         if isinstance(scene, dict)
@@ -400,8 +398,6 @@ def compare_videos(
     original: Path, regenerated: Path, *, label: str, samples: int = COMPARE_SAMPLES
 ) -> ClipComparison:
     """Compare two videos: byte equality, exact equality of sampled frames, and their SSIM."""
-    from pipeline import media
-
     try:
         if media.sha256_file(original) == media.sha256_file(regenerated):
             return ClipComparison(label, IDENTICAL, True, True, 1.0, 1.0)

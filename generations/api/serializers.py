@@ -12,11 +12,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
+from coherence_project.conf import config
 from generations.coherence_settings import SEED_MODES
 from generations.models import SEED_MAX, Generation, Scene
 from generations.services import DEFAULT_MODELS
@@ -68,8 +68,8 @@ def read_body(data: Any, *, allowed: Iterable[str]) -> dict[str, Any]:
 class SceneInputSerializer(serializers.Serializer):
     prompt = serializers.CharField(max_length=2000, help_text="What the scene shows.")
     duration = serializers.FloatField(
-        min_value=settings.COHERENCE_MIN_SCENE_SECONDS,
-        max_value=settings.COHERENCE_MAX_SCENE_SECONDS,
+        min_value=config.MIN_SCENE_SECONDS,
+        max_value=config.MAX_SCENE_SECONDS,
         help_text="Seconds; a JSON number (strings are refused).",
     )
     continuous = serializers.BooleanField(
@@ -98,7 +98,7 @@ class CoherenceSettingsSerializer(serializers.Serializer):
 
 class GenerationCreateSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    scenes = SceneInputSerializer(many=True, min_length=1, max_length=settings.COHERENCE_MAX_SCENES)
+    scenes = SceneInputSerializer(many=True, min_length=1, max_length=config.MAX_SCENES)
     coherence_settings = CoherenceSettingsSerializer(
         required=False,
         help_text="Partial settings, laid over the defaults. Unknown keys are an error.",

@@ -11,12 +11,14 @@ import json
 import shutil
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 
+from coherence_project.conf import config
 from pipeline import localmodel, media
 from pipeline.providers.base import (
     FetchedOutput,
@@ -38,9 +40,7 @@ class LocalProvider:
     def __init__(self, root: Path | None = None, latency: float | None = None) -> None:
         self.root = Path(root or Path(settings.MEDIA_ROOT) / "local-predictions")
         # Simulated model time, for benchmarks of the orchestration around a slow model.
-        self.latency = (
-            latency if latency is not None else getattr(settings, "COHERENCE_LOCAL_LATENCY", 0.0)
-        )
+        self.latency = latency if latency is not None else config.LOCAL_LATENCY
 
     def build_input(self, request: SceneRequest) -> dict[str, Any]:
         provider_input: dict[str, Any] = {
@@ -104,6 +104,9 @@ class LocalProvider:
             seed_applied=request.seed is not None,
             model_version=MODEL_VERSION,
         )
+
+    def state_from_webhook(self, payload: Mapping[str, Any]) -> PredictionState:
+        raise ProviderError("the local model sends no webhooks")
 
     def fetch(self, prediction_id: str) -> PredictionState:
         record_path = self.root / prediction_id / RECORD

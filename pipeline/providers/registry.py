@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from coherence_project.conf import config
+
 LOCAL_PROVIDER = "local"
 REPLICATE_PROVIDER = "replicate"
 
@@ -407,10 +409,8 @@ def _extra_model(key: str, options: dict[str, Any]) -> ModelSpec:
 
 
 def all_models() -> dict[str, ModelSpec]:
-    from django.conf import settings
-
     models = {spec.name: spec for spec in BUILTIN_MODELS}
-    for key, options in getattr(settings, "COHERENCE_EXTRA_MODELS", {}).items():
+    for key, options in config.EXTRA_MODELS.items():
         spec = _extra_model(key, options)
         models[spec.name] = spec
     return models

@@ -29,6 +29,7 @@ import httpx
 import replicate
 from replicate.exceptions import ReplicateError
 
+from coherence_project.conf import config
 from pipeline.providers.base import (
     FetchedOutput,
     PredictionState,
@@ -220,14 +221,10 @@ class ReplicateProvider:
         self.api_token = api_token or _settings_value("REPLICATE_API_TOKEN", None)
         self.base_url = base_url or _settings_value("REPLICATE_BASE_URL", None)
         self.max_retries = int(
-            max_retries
-            if max_retries is not None
-            else _settings_value("COHERENCE_PROVIDER_MAX_RETRIES", 5)
+            max_retries if max_retries is not None else config.PROVIDER_MAX_RETRIES
         )
         self.backoff_seconds = float(
-            backoff_seconds
-            if backoff_seconds is not None
-            else _settings_value("COHERENCE_PROVIDER_BACKOFF_SECONDS", 0.5)
+            backoff_seconds if backoff_seconds is not None else config.PROVIDER_BACKOFF_SECONDS
         )
         self.max_retry_after = max_retry_after
         self.data_uri_max_bytes = data_uri_max_bytes
@@ -304,6 +301,12 @@ class ReplicateProvider:
                     f"Replicate has no prediction {prediction_id}", retryable=False, status=404
                 ) from exc
             raise self._provider_error(exc, None) from exc
+
+    def state_from_webhook(self, payload: Mapping[str, Any]) -> PredictionState:
+        try:
+            return prediction_state(payload)
+        except (KeyError, ValueError) as exc:
+            raise ProviderError(f"unreadable prediction in webhook body: {exc}") from exc
 
     def fetch(self, prediction_id: str) -> PredictionState:
         prediction = self._on_prediction(

@@ -51,8 +51,8 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_app
 
 @pytest.fixture(autouse=True)
 def cheap_and_verifying(settings, media_root):
-    settings.COHERENCE_MAX_SCENES = 4
-    settings.COHERENCE_MAX_SCENE_SECONDS = 2.0
+    settings.COHERENCE = {**settings.COHERENCE, "MAX_SCENES": 4}
+    settings.COHERENCE = {**settings.COHERENCE, "MAX_SCENE_SECONDS": 2.0}
     settings.REPLICATE_WEBHOOK_SECRET = SECRET
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,

@@ -18,8 +18,8 @@ import pytest
 from generations.models import Generation, Scene, WebhookDelivery
 from generations.services import create_generation
 from pipeline.providers.registry import SEEDANCE_LITE
-from pipeline.replicate_server import ReplicateServer
 from pipeline.webhooks import sign_webhook
+from tests.doubles.replicate_server import ReplicateServer
 from tests.providers import TOKEN, WebhookReceiver, make_server
 
 SECRET = "whsec_" + base64.b64encode(b"coherence-api-test-webhook-secret").decode()
@@ -177,9 +177,12 @@ def replicate(settings, media_root, receiver, webhook_secret) -> Iterator[Replic
     with make_server(webhook_secret=webhook_secret) as server:
         settings.REPLICATE_API_TOKEN = TOKEN
         settings.REPLICATE_BASE_URL = server.base_url
-        settings.COHERENCE_EXTRA_MODELS = {}
+        settings.COHERENCE = {**settings.COHERENCE, "EXTRA_MODELS": {}}
         parts = urlsplit(receiver.url)
-        settings.COHERENCE_PUBLIC_URL = f"{parts.scheme}://{parts.netloc}"
+        settings.COHERENCE = {
+            **settings.COHERENCE,
+            "PUBLIC_URL": f"{parts.scheme}://{parts.netloc}",
+        }
         yield server
 
 

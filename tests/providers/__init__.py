@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline.providers.registry import BUILTIN_MODELS
-from pipeline.replicate_server import ReplicateServer
+from tests.doubles.replicate_server import ReplicateServer
 
 TOKEN = "r8_test_token_0123456789"
 # Small and short so a whole test module renders in seconds.

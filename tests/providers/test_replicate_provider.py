@@ -25,8 +25,8 @@ from pipeline.providers.registry import (
     WAN_I2V_FAST,
 )
 from pipeline.providers.replicate import AUTH_MESSAGE, ReplicateProvider, prediction_state
-from pipeline.replicate_server import ReplicateServer, version_id
 from pipeline.webhooks import verify_replicate_webhook
+from tests.doubles.replicate_server import ReplicateServer, version_id
 from tests.providers import TOKEN, WebhookReceiver, make_server, write_frame_png
 
 CREATE_BY_MODEL = "POST /v1/models/{owner}/{name}/predictions"
@@ -43,9 +43,9 @@ def configure(settings, server):
     """Point settings at the loopback server; returns a factory for providers."""
     settings.REPLICATE_API_TOKEN = TOKEN
     settings.REPLICATE_BASE_URL = server.base_url
-    settings.COHERENCE_PROVIDER_MAX_RETRIES = 5
-    settings.COHERENCE_PROVIDER_BACKOFF_SECONDS = 0.01
-    settings.COHERENCE_EXTRA_MODELS = {}
+    settings.COHERENCE = {**settings.COHERENCE, "PROVIDER_MAX_RETRIES": 5}
+    settings.COHERENCE = {**settings.COHERENCE, "PROVIDER_BACKOFF_SECONDS": 0.01}
+    settings.COHERENCE = {**settings.COHERENCE, "EXTRA_MODELS": {}}
 
     def build(**options) -> ReplicateProvider:
         return ReplicateProvider(**options)
@@ -194,8 +194,9 @@ def test_no_seed_requested_means_none_sent_and_no_note(provider, server):
 
 
 def test_model_without_image_input_cannot_continue_a_scene(provider, server, settings, frame_png):
-    settings.COHERENCE_EXTRA_MODELS = {
-        "acme/text-only": {"provider": "replicate", "seed_input": "seed"}
+    settings.COHERENCE = {
+        **settings.COHERENCE,
+        "EXTRA_MODELS": {"acme/text-only": {"provider": "replicate", "seed_input": "seed"}},
     }
 
     with pytest.raises(ProviderError) as caught:
@@ -363,7 +364,10 @@ def test_bad_token_is_a_clear_non_retryable_error(configure, server):
 
 
 def test_unknown_model_is_a_clear_non_retryable_error(provider, settings):
-    settings.COHERENCE_EXTRA_MODELS = {"acme/not-on-replicate": {"provider": "replicate"}}
+    settings.COHERENCE = {
+        **settings.COHERENCE,
+        "EXTRA_MODELS": {"acme/not-on-replicate": {"provider": "replicate"}},
+    }
 
     with pytest.raises(ProviderError) as caught:
         provider.submit(scene("acme/not-on-replicate"))

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from replicate.exceptions import ReplicateError
 
 from pipeline.providers.registry import KLING_V21, MINIMAX_VIDEO_01, SEEDANCE_LITE
-from pipeline.replicate_server import ReplicateServer, version_id
+from tests.doubles.replicate_server import ReplicateServer, version_id
 from tests.providers import TOKEN, make_server
 
 PREDICTION_KEYS = {

@@ -52,7 +52,7 @@ def test_fifty_generations_under_faults_all_finish_with_one_prediction_per_scene
     ) as server:
         settings.REPLICATE_API_TOKEN = TOKEN
         settings.REPLICATE_BASE_URL = server.base_url
-        settings.COHERENCE_PUBLIC_URL = None
+        settings.COHERENCE = {**settings.COHERENCE, "PUBLIC_URL": ""}
         reset_providers()
         started = time.monotonic()
         walls = []

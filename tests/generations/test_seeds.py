@@ -3,13 +3,14 @@ import threading
 import pytest
 from django.db import connection
 
+from generations import seeds
 from generations.models import SEED_MAX, Generation
 from generations.services import create_generation
-from pipeline import seeds
+from pipeline.seeds import generate_seed, scene_seed
 
 
 def test_generated_seeds_are_in_range_and_vary():
-    drawn = {seeds.generate_seed() for _ in range(200)}
+    drawn = {generate_seed() for _ in range(200)}
     assert all(0 <= s <= SEED_MAX for s in drawn)
     assert len(drawn) > 190
 
@@ -41,16 +42,16 @@ def test_seed_control_off_draws_nothing(plan):
 
 
 def test_shared_mode_gives_every_scene_the_same_seed():
-    assert {seeds.scene_seed(base_seed=10, index=i, mode="shared") for i in range(5)} == {10}
+    assert {scene_seed(base_seed=10, index=i, mode="shared") for i in range(5)} == {10}
 
 
 def test_offset_mode_adds_the_scene_index_modulo_2_31():
-    assert seeds.scene_seed(base_seed=10, index=3, mode="offset") == 13
-    assert seeds.scene_seed(base_seed=SEED_MAX, index=2, mode="offset") == 1
+    assert scene_seed(base_seed=10, index=3, mode="offset") == 13
+    assert scene_seed(base_seed=SEED_MAX, index=2, mode="offset") == 1
 
 
 def test_no_base_seed_means_no_scene_seed():
-    assert seeds.scene_seed(base_seed=None, index=0, mode="offset") is None
+    assert scene_seed(base_seed=None, index=0, mode="offset") is None
 
 
 @pytest.mark.postgres

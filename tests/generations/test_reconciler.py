@@ -3,16 +3,17 @@
 import pytest
 from django.utils import timezone
 
+from generations import orchestration
 from generations.models import Generation, Scene
+from generations.reconciler import reconcile
 from generations.services import create_generation
-from pipeline import orchestration, tasks
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_task_failures")]
 
 
 def test_a_lost_start_task_is_started_by_the_reconciler(plan, media_root):
     generation = create_generation(scenes=plan, enqueue=False)
-    report = tasks.reconcile(stale_after=0)
+    report = reconcile(stale_after=0)
     generation.refresh_from_db()
     assert report.started == [str(generation.pk)]
     assert generation.status == Generation.Status.SUCCEEDED
@@ -26,7 +27,7 @@ def test_a_scene_lost_mid_submission_is_resubmitted(plan, media_root):
     Scene.objects.filter(pk=scene.pk).update(
         status=Scene.Status.SUBMITTING, submitted_at=timezone.now()
     )
-    report = tasks.reconcile(stale_after=0)
+    report = reconcile(stale_after=0)
     generation.refresh_from_db()
     assert report.resubmitted == [scene.pk]
     assert generation.status == Generation.Status.SUCCEEDED
@@ -39,7 +40,7 @@ def test_a_scene_with_a_prediction_id_is_never_submitted_again(plan, media_root)
     Scene.objects.filter(pk=scene.pk).update(
         status=Scene.Status.SUBMITTING, submitted_at=timezone.now(), prediction_id="p-1"
     )
-    report = tasks.reconcile(stale_after=0)
+    report = reconcile(stale_after=0)
     scene.refresh_from_db()
     assert report.resubmitted == []
     assert scene.prediction_id == "p-1"
@@ -49,7 +50,7 @@ def test_reconciling_a_finished_generation_changes_nothing(plan, media_root):
     generation = create_generation(scenes=plan)
     generation.refresh_from_db()
     before = (generation.status, generation.video.name, generation.updated_at)
-    assert tasks.reconcile(stale_after=0).total == 0
+    assert reconcile(stale_after=0).total == 0
     generation.refresh_from_db()
     assert (generation.status, generation.video.name, generation.updated_at) == before
 
@@ -60,7 +61,7 @@ def test_a_generation_whose_stitch_died_is_stitched_again(plan, media_root):
     for scene in generation.scenes.order_by("index"):
         orchestration.run_scene(scene_id=scene.pk)
     Generation.objects.filter(pk=generation.pk).update(status=Generation.Status.STITCHING)
-    report = tasks.reconcile(stale_after=0)
+    report = reconcile(stale_after=0)
     generation.refresh_from_db()
     assert report.finished == [str(generation.pk)]
     assert generation.status == Generation.Status.SUCCEEDED

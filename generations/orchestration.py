@@ -7,7 +7,6 @@ The database is the source of truth; tasks only say "look at this row now".
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import tempfile
@@ -24,12 +23,15 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from coherence_project.conf import config
 from generations.models import Generation, Scene, WebhookDelivery
-from pipeline import media, scene_graph
+from generations.seeds import ensure_generation_seed
+from generations.selectors import recipe_metadata
+from pipeline import coherence, media, scene_graph
 from pipeline.providers import get_provider
 from pipeline.providers.base import PredictionState, PredictionStatus, ProviderError, SceneRequest
 from pipeline.providers.registry import get_model
-from pipeline.seeds import ensure_generation_seed, scene_seed
+from pipeline.seeds import scene_seed
 
 logger = logging.getLogger("coherence.pipeline")
 
@@ -146,9 +148,9 @@ def _conditioning(generation: Generation, scene: Scene) -> tuple[dict[str, Any],
 
 
 def _webhook_url(generation: Generation) -> str | None:
-    if generation.provider == "local" or not settings.COHERENCE_PUBLIC_URL:
+    if generation.provider == "local" or not config.PUBLIC_URL:
         return None
-    return settings.COHERENCE_PUBLIC_URL.rstrip("/") + "/api/webhooks/replicate/"
+    return config.PUBLIC_URL.rstrip("/") + "/api/webhooks/replicate/"
 
 
 def run_scene(*, scene_id: int) -> Outcome:
@@ -295,7 +297,7 @@ def _persist_through_outage(write: Callable[[], Any], *, seconds: float = 30.0) 
 
 def _submission_failed(*, scene_id: int, error: ProviderError) -> Outcome:
     scene = Scene.objects.get(pk=scene_id)
-    if error.retryable and scene.attempts < settings.COHERENCE_SCENE_MAX_ATTEMPTS:
+    if error.retryable and scene.attempts < config.SCENE_MAX_ATTEMPTS:
         Scene.objects.filter(pk=scene_id, status=Scene.Status.SUBMITTING).update(
             status=Scene.Status.PENDING, error=f"attempt {scene.attempts}: {error}"
         )
@@ -317,8 +319,9 @@ def _add_warning(generation_id: uuid.UUID, message: str) -> None:
 def advance_scene(*, scene_id: int, state: PredictionState | None = None) -> Outcome:
     """Look at a running scene's prediction and, when it has ended, record the outcome.
 
-    Called right after submission, by the poller, by the webhook and by the reconciler; only the
-    first caller to see the end records it.
+    Called right after submission, by the poller, by the webhook (with the ``state`` read from its
+    verified body, which saves a GET) and by the reconciler; only the first caller to see the end
+    records it.
     """
     scene = Scene.objects.select_related("generation").get(pk=scene_id)
     if scene.status != Scene.Status.RUNNING or not scene.prediction_id:
@@ -494,37 +497,8 @@ def cancel_generation(*, generation_id: uuid.UUID) -> bool:
 # --- finish ---------------------------------------------------------------------------------------
 
 
-def recipe_metadata(generation: Generation) -> dict[str, str]:
-    """The generation's recipe, embedded in the final mp4 so it can be replayed without the DB."""
-    scenes = list(generation.scenes.order_by("index"))
-    recipe = {
-        "generation": str(generation.pk),
-        "title": generation.title,
-        "provider": generation.provider,
-        "model": generation.model,
-        "model_version": generation.model_version,
-        "seed": generation.seed_value,
-        "coherence_settings": generation.coherence_settings,
-        "size": [generation.width, generation.height],
-        "fps": generation.fps,
-        "scenes": [
-            {
-                "prompt": s.prompt,
-                "duration": s.duration,
-                "continuous": s.continuous,
-                "seed": s.seed,
-                "seed_applied": s.seed_applied,
-            }
-            for s in scenes
-        ],
-    }
-    return {"coherence_recipe": json.dumps(recipe, sort_keys=True), "title": generation.title}
-
-
 def finish_generation(*, generation_id: uuid.UUID, allow_restitch: bool = False) -> bool:
     """Stitch the clips, score coherence, mark the generation succeeded. Idempotent."""
-    from pipeline import coherence
-
     statuses = [Generation.Status.RUNNING]
     if allow_restitch:  # the reconciler re-runs a stitch whose worker died
         statuses.append(Generation.Status.STITCHING)

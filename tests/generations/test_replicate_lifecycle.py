@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from generations import orchestration
 from generations.models import Generation, Scene
+from generations.reconciler import reconcile
 from generations.services import create_generation
-from pipeline import media, orchestration, tasks
+from pipeline import media
 from pipeline.providers import reset_providers
 from pipeline.providers.registry import MINIMAX_VIDEO_01, SEEDANCE_LITE
-from pipeline.replicate_server import ReplicateServer
+from tests.doubles.replicate_server import ReplicateServer
 from tests.providers import TOKEN, make_server
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_task_failures")]
@@ -22,7 +24,7 @@ def server(settings, media_root) -> Iterator[ReplicateServer]:
     with make_server() as srv:
         settings.REPLICATE_API_TOKEN = TOKEN
         settings.REPLICATE_BASE_URL = srv.base_url
-        settings.COHERENCE_PUBLIC_URL = None
+        settings.COHERENCE = {**settings.COHERENCE, "PUBLIC_URL": ""}
         reset_providers()
         yield srv
     reset_providers()
@@ -116,8 +118,9 @@ def test_a_failed_prediction_fails_the_generation_with_its_error(server, plan):
 def test_a_model_that_cannot_continue_is_refused_at_creation(server, plan, settings):
     from django.core.exceptions import ValidationError
 
-    settings.COHERENCE_EXTRA_MODELS = {
-        "acme/text-only": {"provider": "replicate", "seed_input": "seed"}
+    settings.COHERENCE = {
+        **settings.COHERENCE,
+        "EXTRA_MODELS": {"acme/text-only": {"provider": "replicate", "seed_input": "seed"}},
     }
     with pytest.raises(ValidationError) as info:
         create_generation(scenes=plan, provider="replicate", model="acme/text-only")
@@ -173,7 +176,7 @@ def test_the_reconciler_looks_once_and_starts_no_poller(server, plan):
     looks_before = server.requests_by_prediction[scene.prediction_id]
 
     started = time.monotonic()
-    report = tasks.reconcile(stale_after=0)
+    report = reconcile(stale_after=0)
 
     assert report.polled == [scene.pk]
     assert time.monotonic() - started < 2.0  # one look, not a polling loop until the end

@@ -5,10 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from generations import orchestration
 from generations.models import Generation, Scene
+from generations.orchestration import GenerationStateError
 from generations.services import create_generation
-from pipeline import media, orchestration
-from pipeline.orchestration import GenerationStateError
+from pipeline import media
 from pipeline.providers.base import ProviderError
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_task_failures")]

@@ -1,0 +1,111 @@
+"""Coherence's own settings, in one place, in the style of DRF's ``api_settings``.
+
+Every setting has its default here and nowhere else. ``settings.COHERENCE`` (a dict) overrides
+them; ``coherence_project/settings.py`` fills that dict from ``COHERENCE_<NAME>`` environment
+variables through django-environ, so operators configure the service from the environment only.
+Code reads ``config.<NAME>``; tests override with ``settings.COHERENCE = {...}`` (pytest-django's
+``settings`` fixture), which this object notices through Django's ``setting_changed`` signal.
+
+This module imports nothing from ``generations`` or ``pipeline``: both layers may read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+
+
+@dataclass(frozen=True)
+class Setting:
+    default: Any
+    help: str
+    cast: type | None = None  # the environment's type; the default's type when None
+
+    @property
+    def type(self) -> type:
+        return self.cast or type(self.default)
+
+
+SETTINGS: dict[str, Setting] = {
+    "PROVIDER": Setting("local", "Provider used when a request names none: local | replicate."),
+    "DEFAULT_MODEL": Setting("", "Model used when a request names none (empty: the provider's)."),
+    "PUBLIC_URL": Setting(
+        "", "Public base URL that hosted providers send webhooks to (empty: polling instead)."
+    ),
+    "VIDEO_WIDTH": Setting(512, "House format width every clip is normalised to."),
+    "VIDEO_HEIGHT": Setting(288, "House format height."),
+    "VIDEO_FPS": Setting(24, "House format frame rate."),
+    "MAX_SCENES": Setting(50, "Most scenes in one plan."),
+    "MIN_SCENE_SECONDS": Setting(0.5, "Shortest scene, seconds."),
+    "MAX_SCENE_SECONDS": Setting(30.0, "Longest scene, seconds."),
+    "SCENE_MAX_ATTEMPTS": Setting(3, "Submissions of one scene before it fails."),
+    "PROVIDER_MAX_RETRIES": Setting(5, "Retries of one provider call (429, 5xx, network)."),
+    "PROVIDER_BACKOFF_SECONDS": Setting(0.5, "First back-off between provider retries."),
+    "STALE_AFTER_SECONDS": Setting(
+        None,
+        "Claimed work older than this counts as lost and is taken up again by the reconciler "
+        "(empty: Q_TIMEOUT + 60, so a slow but live task is never taken for dead).",
+        cast=int,
+    ),
+    "POLL_INTERVAL": Setting(2.0, "Seconds between two looks at a hosted prediction."),
+    "LOCAL_LATENCY": Setting(0.0, "Simulated model seconds per scene on the local model."),
+    "EXTRA_MODELS": Setting({}, 'Extra hosted models, JSON: {"owner/name": {ModelSpec fields}}.'),
+    "SERVE_MEDIA": Setting(True, "Serve media from Django (one machine; a CDN in production)."),
+    "CREATE_RATE": Setting("60/min", "API create throttle per user (DRF rate)."),
+    "LOG_LEVEL": Setting("INFO", "Level of the 'coherence' loggers."),
+}
+
+
+def from_environment(env: Any) -> dict[str, Any]:
+    """The ``COHERENCE_<NAME>`` variables that are set, cast to their setting's type.
+
+    ``env`` is a django-environ ``Env``; unset variables are left out so the default above holds.
+    """
+    readers = {bool: env.bool, int: env.int, float: env.float, dict: env.json, str: env.str}
+    return {
+        name: readers[setting.type](f"COHERENCE_{name}")
+        for name, setting in SETTINGS.items()
+        if f"COHERENCE_{name}" in env.ENVIRON
+    }
+
+
+def configured(overrides: dict[str, Any], name: str) -> Any:
+    """``name``'s value under ``overrides`` (a ``COHERENCE`` dict), else its default."""
+    return overrides.get(name, SETTINGS[name].default)
+
+
+class CoherenceSettings:
+    """Attribute access to the settings above: ``config.MAX_SCENES``."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in SETTINGS:
+            raise AttributeError(f"No Coherence setting {name!r}")
+        if name not in self._cache:
+            self._cache[name] = self._resolve(name)
+        return self._cache[name]
+
+    def _resolve(self, name: str) -> Any:
+        value = configured(getattr(settings, "COHERENCE", {}), name)
+        if name == "STALE_AFTER_SECONDS" and value is None:
+            return settings.Q_CLUSTER.get("timeout", 300) + 60
+        return value
+
+    def reload(self) -> None:
+        self._cache.clear()
+
+
+config = CoherenceSettings()
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting in {"COHERENCE", "Q_CLUSTER"}:
+        config.reload()
+
+
+setting_changed.connect(_reload)

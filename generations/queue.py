@@ -1,0 +1,81 @@
+"""Putting work on the django-q2 queue: one function per task, each naming its task by dotted path.
+
+The queue only says "look at this row now"; every task re-reads and claims its row, so a task
+delivered twice, or re-enqueued by the reconciler, is harmless.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from django_q.conf import Conf
+from django_q.tasks import async_task
+
+from coherence_project.conf import config
+from generations.models import Scene
+from generations.orchestration import Outcome
+from pipeline.providers.base import PredictionState
+
+_sync_state = threading.local()
+
+
+def _enqueue(func: str, *args: Any) -> None:
+    """Queue a task. In django-q2's sync mode, run queued tasks one after another instead of
+    nesting them, so a long plan does not recurse once per scene."""
+    if not Conf.SYNC:
+        async_task(func, *args, group=func.rsplit(".", 1)[-1])
+        return
+    pending: deque | None = getattr(_sync_state, "pending", None)
+    if pending is not None:
+        pending.append((func, args))
+        return
+    _sync_state.pending = deque([(func, args)])
+    try:
+        while _sync_state.pending:
+            next_func, next_args = _sync_state.pending.popleft()
+            async_task(next_func, *next_args)
+    finally:
+        _sync_state.pending = None
+
+
+def enqueue_start_generation(generation_id: uuid.UUID | str) -> None:
+    _enqueue("generations.tasks.start_generation_task", str(generation_id))
+
+
+def enqueue_scenes(scene_ids: Iterable[int]) -> None:
+    for scene_id in scene_ids:
+        _enqueue("generations.tasks.run_scene_task", scene_id)
+
+
+def enqueue_poll(scene_id: int) -> None:
+    _enqueue("generations.tasks.poll_scene_task", scene_id)
+
+
+def enqueue_advance(scene_id: int, state: PredictionState | None = None) -> None:
+    """Queue one look at a scene's prediction; ``state`` is what a verified webhook said, which
+    saves asking the provider again."""
+    if state is None:
+        _enqueue("generations.tasks.advance_scene_task", scene_id)
+    else:
+        _enqueue("generations.tasks.advance_scene_task", scene_id, state)
+
+
+def enqueue_finish(generation_id: uuid.UUID | str, *, allow_restitch: bool = False) -> None:
+    _enqueue("generations.tasks.finish_generation_task", str(generation_id), allow_restitch)
+
+
+def enqueue_check(scene_id: int) -> None:
+    _enqueue("generations.tasks.check_scene_task", scene_id)
+
+
+def follow_outcome(outcome: Outcome, scene_id: int | None = None) -> None:
+    """Enqueue what a step said comes next."""
+    enqueue_scenes(outcome.ready_scenes)
+    if outcome.poll and scene_id is not None and not config.PUBLIC_URL:
+        enqueue_poll(scene_id)
+    if outcome.finish and scene_id is not None:
+        enqueue_finish(Scene.objects.values_list("generation_id", flat=True).get(pk=scene_id))

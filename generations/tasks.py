@@ -1,0 +1,103 @@
+"""django-q2 tasks: thin wrappers that call the orchestration services and enqueue what is next.
+
+Tasks carry ids only; each one re-reads its row and claims it with a conditional update, so a task
+delivered twice, or replayed by the reconciler, is harmless.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import uuid
+
+from django.db import DatabaseError
+from django_q.conf import Conf
+
+from coherence_project.conf import config
+from generations import orchestration
+from generations.orchestration import GenerationStateError, Outcome
+from generations.queue import follow_outcome
+from generations.reconciler import reconcile
+from pipeline.providers.base import PredictionState
+
+logger = logging.getLogger("coherence.pipeline")
+
+# --- tasks ----------------------------------------------------------------------------------------
+
+
+def start_generation_task(generation_id: str) -> None:
+    try:
+        outcome = orchestration.start_generation(generation_id=uuid.UUID(generation_id))
+    except GenerationStateError as exc:
+        # A redelivered start: the first delivery did the work (the reconciler covers the rest).
+        logger.info("start skipped: %s", exc)
+        return
+    follow_outcome(outcome)
+
+
+def _run_scene(scene_id: int) -> Outcome:
+    try:
+        return orchestration.run_scene(scene_id=scene_id)
+    except DatabaseError:
+        # The database itself is away (restart, failover): nothing about the scene is known to be
+        # wrong, so leave it claimed; the reconciler resubmits it once it is stale.
+        raise
+    except Exception as exc:
+        # Never leave a scene half-claimed by a bug: fail it readably, then let django-q record it.
+        orchestration.fail_scene(scene_id=scene_id, message=f"internal error: {exc!r}")
+        raise
+
+
+def run_scene_task(scene_id: int) -> None:
+    """Run a scene; when it completes at once (the local model), carry on with its continuous
+    successor in this same worker, saving a queue round trip per link of the chain. Work that
+    would overrun the task timeout goes back to the queue instead."""
+    budget = time.monotonic() + Conf.TIMEOUT / 3 if Conf.TIMEOUT else None
+    while True:
+        outcome = _run_scene(scene_id)
+        successors = [s for s in outcome.ready_scenes if s != scene_id]
+        can_continue = (
+            not Conf.SYNC
+            and len(successors) == 1
+            and not outcome.finish
+            and budget is not None
+            and time.monotonic() < budget
+        )
+        if not can_continue:
+            follow_outcome(outcome, scene_id)
+            return
+        follow_outcome(Outcome(poll=outcome.poll), scene_id)
+        scene_id = successors[0]
+
+
+def check_scene_task(scene_id: int) -> None:
+    """The reconciler's look at a running prediction: it completes a scene whose webhook or poller
+    was lost, but starts no polling of its own, so a minute's tick never piles up pollers."""
+    outcome = orchestration.advance_scene(scene_id=scene_id)
+    follow_outcome(dataclasses.replace(outcome, poll=False), scene_id)
+
+
+def advance_scene_task(scene_id: int, state: PredictionState | None = None) -> None:
+    """``state`` comes from a verified webhook body: the scene completes from it without a GET."""
+    follow_outcome(orchestration.advance_scene(scene_id=scene_id, state=state), scene_id)
+
+
+def poll_scene_task(scene_id: int) -> None:
+    """One look at a hosted prediction; if it is still running, queue the next look.
+
+    The worker waits one short interval per look (never the prediction's life), so many scenes in
+    flight share few workers; with webhooks configured no polling happens at all.
+    """
+    time.sleep(config.POLL_INTERVAL)
+    advance_scene_task(scene_id)
+
+
+def finish_generation_task(generation_id: str, allow_restitch: bool = False) -> None:
+    orchestration.finish_generation(
+        generation_id=uuid.UUID(generation_id), allow_restitch=allow_restitch
+    )
+
+
+def reconcile_task() -> int:
+    return reconcile().total
