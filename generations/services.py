@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from coherence_project.conf import config
-from generations import orchestration
+from generations import hosted, orchestration
 from generations.coherence_settings import merge_coherence_settings
 from generations.models import SEED_MAX, Generation, IdempotencyKey, Scene
 from generations.queue import enqueue_advance, enqueue_start_generation
@@ -123,24 +123,10 @@ def resolve_model(*, provider: str | None, model: str | None) -> tuple[str, str]
     return provider, model
 
 
-def create_generation(
-    *,
-    scenes: Any,
-    title: str = "",
-    coherence_settings: Any = None,
-    provider: str | None = None,
-    model: str | None = None,
-    model_version: str = "",
-    seed: Any = None,
-    owner: Any = None,
-    source_generation: Generation | None = None,
-    enqueue: bool = True,
-) -> Generation:
-    """Validate and store a Generation with its Scenes, then enqueue its start after commit.
-
-    All validation happens before the first write, and the writes are atomic: a bad plan leaves the
-    database unchanged.
-    """
+def _validated(
+    *, scenes: Any, coherence_settings: Any, seed: Any, provider: Any, model: Any, title: Any
+) -> dict[str, Any]:
+    """Every request-level check, with all their errors in one ValidationError."""
     errors: dict[str, Any] = {}
     results: dict[str, Any] = {}
     checks = {
@@ -158,47 +144,151 @@ def create_generation(
         errors["title"] = ["The title must be text of at most 200 characters."]
     if errors:
         raise ValidationError(errors)
-
-    plan, merged, seed_value = results["plan"], results["settings"], results["seed"]
-    provider, model = results["model"]
-    if seed_value is not None and not merged["seed_control"]:
+    if results["seed"] is not None and not results["settings"]["seed_control"]:
         raise ValidationError({"seed": "A seed was given but seed control is off."})
-    spec = get_model(model)
+    return results
+
+
+def _check_continuity(spec: Any, plan: list[dict[str, Any]], merged: dict[str, Any]) -> None:
     if merged["latent_reuse"] and not spec.can_continue and any(s["continuous"] for s in plan):
         raise ValidationError(
             {
-                "model": f"Model {model!r} has no first-frame image input, so it cannot continue a "
-                "scene; turn latent_reuse off or mark no scene continuous."
+                "model": f"Model {spec.name!r} has no first-frame image input, so it cannot "
+                "continue a scene; turn latent_reuse off or mark no scene continuous."
             }
         )
 
+
+@dataclass(frozen=True)
+class PlanReview:
+    """What ``review_plan`` settled: the normalised plan, its model and what it will cost."""
+
+    plan: list[dict[str, Any]]
+    settings: dict[str, Any]
+    seed: int | None
+    provider: str
+    model: str
+    hosted: hosted.HostedPlan
+    scene_images: dict[int, Any]
+    reference_image: Any
+
+
+def review_plan(
+    *,
+    scenes: Any,
+    title: str = "",
+    coherence_settings: Any = None,
+    provider: str | None = None,
+    model: str | None = None,
+    seed: Any = None,
+    reference_image: Any = None,
+) -> PlanReview:
+    """Validate a plan against its model without writing anything: images decodable and within
+    limits, the model's required inputs fillable, the cost estimated and under the cap."""
+    scenes, raw_images = hosted.split_images(scenes)
+    results = _validated(
+        scenes=scenes,
+        coherence_settings=coherence_settings,
+        seed=seed,
+        provider=provider,
+        model=model,
+        title=title,
+    )
+    plan, merged = results["plan"], results["settings"]
+    provider, model = results["model"]
+    spec = get_model(model)
+    _check_continuity(spec, plan, merged)
+    scene_images, reference = hosted.read_images(raw_images, reference_image)
+    settled = hosted.settle_plan(
+        spec=spec,
+        plan=plan,
+        merged_settings=merged,
+        scene_images=scene_images,
+        has_reference=reference is not None,
+    )
+    return PlanReview(
+        plan, merged, results["seed"], provider, model, settled, scene_images, reference
+    )
+
+
+def create_generation(
+    *,
+    scenes: Any,
+    title: str = "",
+    coherence_settings: Any = None,
+    provider: str | None = None,
+    model: str | None = None,
+    model_version: str = "",
+    seed: Any = None,
+    reference_image: Any = None,
+    owner: Any = None,
+    source_generation: Generation | None = None,
+    enqueue: bool = True,
+) -> Generation:
+    """Validate and store a Generation with its Scenes, then enqueue its start after commit.
+
+    All validation (``review_plan``) happens before the first write, and the writes are atomic:
+    a bad plan leaves the database unchanged and no prediction is ever created for it.
+    ``model_version`` is a record only (what a source generation's predictions reported); it is
+    never sent to a provider.
+    """
+    review = review_plan(
+        scenes=scenes,
+        title=title,
+        coherence_settings=coherence_settings,
+        provider=provider,
+        model=model,
+        seed=seed,
+        reference_image=reference_image,
+    )
     with transaction.atomic():
-        generation = Generation.objects.create(
+        generation = Generation(
             owner=owner,
             title=title,
-            coherence_settings=merged,
-            seed_value=seed_value,
-            provider=provider,
-            model=model,
+            coherence_settings=review.settings,
+            seed_value=review.seed,
+            provider=review.provider,
+            model=review.model,
             model_version=model_version or "",
             width=config.VIDEO_WIDTH,
             height=config.VIDEO_HEIGHT,
             fps=config.VIDEO_FPS,
             source_generation=source_generation,
+            estimated_cost=review.hosted.estimate.total,
+            warnings=list(review.hosted.warnings),
         )
-        Scene.objects.bulk_create(
-            Scene(generation=generation, index=index, **scene) for index, scene in enumerate(plan)
-        )
+        rows = [
+            Scene(generation=generation, index=index, **scene)
+            for index, scene in enumerate(review.plan)
+        ]
+        hosted.store_images(generation, rows, review.scene_images, review.reference_image)
+        generation.save(force_insert=True)
+        Scene.objects.bulk_create(rows)
         if enqueue:
             transaction.on_commit(lambda: enqueue_start_generation(generation.pk))
     return generation
 
 
+def _stored_bytes(file: Any) -> bytes | None:
+    if not file:
+        return None
+    with file.open("rb") as fh:
+        return fh.read()
+
+
 def plan_of(generation: Generation) -> list[dict[str, Any]]:
-    return [
-        {"prompt": s.prompt, "duration": s.duration, "continuous": s.continuous}
-        for s in generation.scenes.order_by("index")
-    ]
+    """The generation's plan, with each scene's start image (bytes) when it had one."""
+    plan = []
+    for scene in generation.scenes.order_by("index"):
+        item: dict[str, Any] = {
+            "prompt": scene.prompt,
+            "duration": scene.duration,
+            "continuous": scene.continuous,
+        }
+        if scene.image:
+            item["image"] = _stored_bytes(scene.image)
+        plan.append(item)
+    return plan
 
 
 def regenerate_generation(
@@ -231,6 +321,7 @@ def regenerate_generation(
         model=source.model,
         model_version=source.model_version,
         seed=seed,
+        reference_image=_stored_bytes(source.reference_image),
         owner=owner if owner is not None else source.owner,
         source_generation=source,
         enqueue=enqueue,

@@ -36,9 +36,8 @@ class SceneRequest:
     width: int
     height: int
     fps: int
-    # Never sent: a model runs by name, or (community models) by the 64-hex version pinned in the
-    # registry. Kept so older callers that pass the reported version do no harm.
-    version: str | None = None
+    # No version here: a model runs by name, or (a community model) by the 64-hex version pinned
+    # in the registry. A version a prediction reported is a record, never an input.
     # Latent reuse: the local model takes the predecessor's final latent (.npy), hosted models its
     # last frame (PNG) through their first-frame image input. A chain head may instead start from
     # a given image (the scene's or the generation's reference image), also ``init_image_path``.

@@ -43,6 +43,7 @@ from pipeline.providers.schema import (
     InputSchema,
     required_inputs,
     schema_or_none,
+    seedless_reason,
     takes_seed,
 )
 
@@ -179,9 +180,7 @@ def scene_values(
 def _seed_note(request: SceneRequest, spec: ModelSpec, schema: InputSchema | None) -> str:
     if request.seed is None or takes_seed(spec, schema):
         return ""
-    if not spec.seed_input:
-        return f"model {spec.name} has no seed input"
-    return f"model {spec.name}'s input schema declares no {spec.seed_input!r} input"
+    return seedless_reason(spec, schema)
 
 
 def _check_required(spec: ModelSpec, schema: InputSchema | None, api_input: dict) -> None:
@@ -290,6 +289,21 @@ class ReplicateProvider:
         except ReplicateError as retry_exc:
             raise self._provider_error(retry_exc, request) from retry_exc
         return prediction, f"model {spec.name} rejected seed: {reason}"
+
+    def fetch_model_schema(self, model: str) -> tuple[str, dict[str, Any]]:
+        """(latest version id, OpenAPI schema) from ``GET /v1/models/{owner}/{name}``."""
+        try:
+            found = self._with_retries(lambda: self.client.models.get(model), idempotent=True)
+        except ReplicateError as exc:
+            if exc.status == 404:
+                raise ProviderError(
+                    f"Replicate has no model {model}", retryable=False, status=404
+                ) from exc
+            raise self._provider_error(exc, None) from exc
+        latest = found.latest_version
+        if latest is None or not isinstance(latest.openapi_schema, dict):
+            raise ProviderError(f"model {model} has no published version with a schema")
+        return str(latest.id or ""), latest.openapi_schema
 
     def _on_prediction(self, prediction_id: str, call: Callable[[], Any]) -> Any:
         """An idempotent call about one prediction; a 404 says plainly which one is unknown."""

@@ -121,6 +121,18 @@ def takes_seed(spec: ModelSpec, schema: InputSchema | None) -> bool:
     return schema is None or schema.declares(spec.seed_input)
 
 
+def seedless_reason(spec: ModelSpec, schema: InputSchema | None) -> str:
+    """Why a seed would not reach this model (call only when ``takes_seed`` is False)."""
+    if not spec.seed_input:
+        return f"model {spec.name} has no seed input"
+    return f"model {spec.name}'s input schema declares no {spec.seed_input!r} input"
+
+
+def seed_warning(reason: str) -> str:
+    """The generation warning for a seed that was not applied (one per model and reason)."""
+    return f"Seed not applied: {reason}; its scenes are rendered without our seed."
+
+
 def required_inputs(spec: ModelSpec, schema: InputSchema | None) -> frozenset[str]:
     return schema.required if schema is not None else spec.required_inputs
 

@@ -302,9 +302,16 @@ class ReplicateServer:
         self.responses_by_status: Counter[int] = Counter()
         self.webhook_deliveries: list[WebhookDelivery] = []
         self.dropped_inputs: dict[str, list[str]] = {}  # prediction id -> undeclared inputs
+        self._ready = True
 
     # ----------------------------------------------------------------------------------------
     # Lifecycle
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A misspelt switch must fail loudly, not leave a test running against the defaults.
+        if getattr(self, "_ready", False) and not name.startswith("_") and not hasattr(self, name):
+            raise AttributeError(f"no switch named {name!r}")
+        super().__setattr__(name, value)
 
     def start(self) -> ReplicateServer:
         if self._httpd is not None:
