@@ -52,7 +52,7 @@ def read_image(value: Any, *, field_name: str) -> images.CheckedImage:
             data = value.read(images.MAX_IMAGE_BYTES + 1)
         elif isinstance(value, str) and value.startswith("data:"):
             data = images.decode_data_uri(value)
-        elif isinstance(value, str) and value.lower().startswith("https://"):
+        elif isinstance(value, str) and value.lower().startswith(("https://", "http://")):
             data = images.fetch_image(value)
         else:
             raise images.ImageError(

@@ -335,8 +335,17 @@ class IdempotencyKeyReused(Exception):
     """An Idempotency-Key sent again with a different request: refused, nothing is created."""
 
 
+def _fingerprint_value(value: Any) -> str:
+    # Uploaded images arrive as bytes: the same key with another image is another request.
+    if isinstance(value, bytes | bytearray):
+        return "sha256:" + hashlib.sha256(value).hexdigest()
+    return str(value)
+
+
 def _request_fingerprint(fields: dict[str, Any]) -> str:
-    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    canonical = json.dumps(
+        fields, sort_keys=True, separators=(",", ":"), default=_fingerprint_value
+    )
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 

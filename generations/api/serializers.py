@@ -8,6 +8,8 @@ only checks the envelope (an object, known keys, storable text) before the servi
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -20,6 +22,7 @@ from coherence_project.conf import config
 from generations.coherence_settings import SEED_MODES
 from generations.models import SEED_MAX, Generation, Scene
 from generations.services import DEFAULT_MODELS
+from pipeline.images import MAX_IMAGE_BYTES
 
 # --- reading request bodies -----------------------------------------------------------------------
 
@@ -43,6 +46,43 @@ def _unstorable_text(value: Any, path: str) -> dict[str, list[str]]:
         for index, item in enumerate(value):
             errors.update(_unstorable_text(item, f"{path}.{index}" if path else str(index)))
     return errors
+
+
+_SCENE_IMAGE_PART = re.compile(r"^scenes\.(\d+)\.image$")
+
+
+def _upload_bytes(upload: Any, name: str) -> bytes:
+    if getattr(upload, "size", 0) > MAX_IMAGE_BYTES:
+        raise serializers.ValidationError({name: ["The image is larger than 10 MB."]})
+    return upload.read()
+
+
+def read_multipart(data: Any, files: Any, *, allowed: Iterable[str]) -> dict[str, Any]:
+    """A multipart create: the JSON body in a ``plan`` part, images as file parts named
+    ``reference_image`` and ``scenes.N.image``. Refused with a 400 when anything else is sent."""
+    extra = sorted(set(data) - {"plan"})
+    if "plan" not in data or extra:
+        raise serializers.ValidationError(
+            {"plan": ["A multipart create sends the JSON body in one part named 'plan'."]}
+        )
+    try:
+        body = read_body(json.loads(data["plan"]), allowed=allowed)
+    except json.JSONDecodeError as exc:
+        raise serializers.ValidationError({"plan": [f"Not valid JSON: {exc.msg}."]}) from None
+    scenes = body.get("scenes")
+    for name, upload in files.items():
+        match = _SCENE_IMAGE_PART.match(name)
+        if name == "reference_image":
+            body["reference_image"] = _upload_bytes(upload, name)
+        elif match and isinstance(scenes, list) and int(match.group(1)) < len(scenes):
+            index = int(match.group(1))
+            if isinstance(scenes[index], dict):
+                scenes[index] = {**scenes[index], "image": _upload_bytes(upload, name)}
+        else:
+            raise serializers.ValidationError(
+                {name: ["Unknown file part; use reference_image or scenes.N.image."]}
+            )
+    return body
 
 
 def read_body(data: Any, *, allowed: Iterable[str]) -> dict[str, Any]:
@@ -76,6 +116,13 @@ class SceneInputSerializer(serializers.Serializer):
         required=False,
         default=False,
         help_text="Carries on from the previous scene (latent reuse). Never on the first scene.",
+    )
+    image = serializers.CharField(
+        required=False,
+        help_text="The scene's start image: a base64 data URI or an https URL (or, in a "
+        "multipart create, a file part named `scenes.N.image`). PNG, JPEG or WebP, at most 10 MB "
+        "and 4096 px a side. Models that require an image (wan-2.2-i2v-fast, kling-v2.1) need one "
+        "for every chain head, here or as `reference_image`.",
     )
 
 
@@ -120,8 +167,21 @@ class GenerationCreateSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Fix the generation's seed; omitted or null = drawn once when it starts.",
     )
+    reference_image = serializers.CharField(
+        required=False,
+        help_text="Start image of every chain head without its own `image`: a base64 data URI, "
+        "an https URL, or a file part of that name in a multipart create.",
+    )
 
-    FIELDS = ("title", "scenes", "coherence_settings", "provider", "model", "seed")
+    FIELDS = (
+        "title",
+        "scenes",
+        "coherence_settings",
+        "provider",
+        "model",
+        "seed",
+        "reference_image",
+    )
 
 
 class RegenerateSerializer(serializers.Serializer):
@@ -226,6 +286,9 @@ class SceneSerializer(serializers.ModelSerializer):
     provider_input = serializers.JSONField(
         read_only=True, allow_null=True, help_text="The exact input the provider accepted."
     )
+    image_url = serializers.FileField(
+        source="image", read_only=True, allow_null=True, help_text="The scene's own start image."
+    )
     clip_url = serializers.FileField(source="clip", read_only=True, allow_null=True)
     last_frame_url = serializers.FileField(source="last_frame", read_only=True, allow_null=True)
     conditioning_frame_url = serializers.FileField(
@@ -251,6 +314,8 @@ class SceneSerializer(serializers.ModelSerializer):
             "provider_input",
             "model_version",
             "prediction_id",
+            "image_url",
+            "image_sha256",
             "clip_url",
             "last_frame_url",
             "conditioning_frame_url",
@@ -293,6 +358,8 @@ class GenerationSummarySerializer(serializers.ModelSerializer):
             "provider",
             "model",
             "coherence_score",
+            "estimated_cost",
+            "cost",
             "video_url",
             "source_generation",
             "created_at",
@@ -308,6 +375,12 @@ class GenerationDetailSerializer(GenerationSummarySerializer):
         help_text="Seconds from start to finish (null while it runs)."
     )
     scenes = SceneSerializer(many=True, read_only=True)
+    reference_image_url = serializers.FileField(
+        source="reference_image",
+        read_only=True,
+        allow_null=True,
+        help_text="The start image of every chain head that has none of its own.",
+    )
 
     class Meta(GenerationSummarySerializer.Meta):
         fields = [
@@ -318,7 +391,8 @@ class GenerationDetailSerializer(GenerationSummarySerializer):
             "height",
             "fps",
             "frame_count",
-            "cost",
+            "reference_image_url",
+            "reference_image_sha256",
             "warnings",
             "error",
             "updated_at",
