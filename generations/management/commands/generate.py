@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from coherence_project.conf import config
 from generations.management.commands._common import describe, wait_for_result
-from generations.services import create_generation
+from generations.services import PlanReview, create_generation, review_plan
+from pipeline.providers.registry import get_model
 
 
 def read_plan(path: Path) -> dict[str, Any]:
@@ -27,6 +30,55 @@ def read_plan(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CommandError(f"Plan file {path} must hold an object with 'scenes', or a list.")
     return data
+
+
+def _usd(amount: Decimal | None) -> str:
+    return "unknown" if amount is None else f"${amount:.4f}"
+
+
+def _image_value(value: Any, base: Path) -> Any:
+    """A plan's image: a data URI or https URL as is, else a file path (relative to the plan)."""
+    if not isinstance(value, str) or value.startswith(("data:", "http://", "https://")):
+        return value
+    path = Path(value) if Path(value).is_absolute() else base / value
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"Cannot read image {path}: {exc.strerror}", returncode=2) from None
+
+
+def plan_fields(options: dict[str, Any]) -> dict[str, Any]:
+    """The create_generation fields from a plan file and the command line."""
+    plan = read_plan(options["plan"])
+    settings_ = dict(plan.get("coherence_settings") or {})
+    for flag, key, value in (
+        ("no_seed_control", "seed_control", False),
+        ("no_latent_reuse", "latent_reuse", False),
+        ("color_match", "color_match", True),
+    ):
+        if options[flag]:
+            settings_[key] = value
+    if options["seed_mode"]:
+        settings_["seed_mode"] = options["seed_mode"]
+    base = options["plan"].resolve().parent
+    scenes = plan.get("scenes")
+    if isinstance(scenes, list):
+        scenes = [
+            {**s, "image": _image_value(s["image"], base)}
+            if isinstance(s, dict) and "image" in s
+            else s
+            for s in scenes
+        ]
+    reference = options["reference_image"] or plan.get("reference_image")
+    return {
+        "scenes": scenes,
+        "title": options["title"] or plan.get("title", ""),
+        "coherence_settings": settings_,
+        "provider": options["provider"] or plan.get("provider"),
+        "model": options["model"] or plan.get("model"),
+        "seed": options["seed"] if options["seed"] is not None else plan.get("seed"),
+        "reference_image": _image_value(str(reference), base) if reference else None,
+    }
 
 
 class Command(BaseCommand):
@@ -49,29 +101,44 @@ class Command(BaseCommand):
             help="start a django-q2 cluster for the duration (implies --wait)",
         )
         parser.add_argument("--timeout", type=float, default=600.0)
+        parser.add_argument(
+            "--reference-image",
+            type=Path,
+            help="start image (PNG/JPEG/WebP) for every chain head that has none of its own",
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="check the plan and print its estimated cost per scene and in total; create "
+            "nothing",
+        )
+
+    def print_estimate(self, review: PlanReview) -> None:
+        spec = get_model(review.model)
+        costs = review.hosted.estimate.per_scene
+        self.stdout.write(f"model {review.model} ({spec.price_note or 'no price note'})")
+        for index, (scene, cost) in enumerate(zip(review.plan, costs, strict=True)):
+            rendered = spec.rendered_seconds(scene["duration"], config.VIDEO_FPS)
+            self.stdout.write(
+                f"scene {index + 1}: {scene['duration']:g} s planned, {rendered:g} s rendered, "
+                f"{_usd(cost)}"
+            )
+        total = review.hosted.estimate.total
+        self.stdout.write(f"total: {_usd(total)} (cap ${config.MAX_COST_USD:.2f})")
+        for warning in review.hosted.warnings:
+            self.stdout.write(f"warning: {warning}")
+        self.stdout.write("dry run: nothing was created")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        plan = read_plan(options["plan"])
-        settings_ = dict(plan.get("coherence_settings") or {})
-        if options["no_seed_control"]:
-            settings_["seed_control"] = False
-        if options["no_latent_reuse"]:
-            settings_["latent_reuse"] = False
-        if options["seed_mode"]:
-            settings_["seed_mode"] = options["seed_mode"]
-        if options["color_match"]:
-            settings_["color_match"] = True
+        fields = plan_fields(options)
         try:
-            generation = create_generation(
-                scenes=plan.get("scenes"),
-                title=options["title"] or plan.get("title", ""),
-                coherence_settings=settings_,
-                provider=options["provider"] or plan.get("provider"),
-                model=options["model"] or plan.get("model"),
-                seed=options["seed"] if options["seed"] is not None else plan.get("seed"),
-            )
+            if options["dry_run"]:
+                self.print_estimate(review_plan(**fields))
+                return
+            generation = create_generation(**fields)
         except ValidationError as exc:
-            raise CommandError(f"Invalid plan: {describe(exc)}") from None
+            # Exit 2 (a usage error): nothing was created, and no prediction exists.
+            raise CommandError(f"Invalid plan: {describe(exc)}", returncode=2) from None
         self.stdout.write(
             f"created generation {generation.pk} ({generation.scenes.count()} scenes)"
         )
