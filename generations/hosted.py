@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -40,12 +41,23 @@ def stored_schema(model: str) -> InputSchema | None:
 # --- images -------------------------------------------------------------------------------------
 
 
+def _read_path(path: Path) -> bytes:
+    try:
+        if path.stat().st_size > images.MAX_IMAGE_BYTES:
+            raise images.ImageError("The image is larger than 10 MB.")
+        return path.read_bytes()
+    except OSError as exc:
+        raise images.ImageError(f"Cannot read {path}: {exc.strerror}.") from None
+
+
 def read_image(value: Any, *, field_name: str) -> images.CheckedImage:
     """An uploaded file, raw bytes, a base64 data URI or an https URL, validated; a
     ValidationError on ``field_name`` otherwise."""
     try:
         if isinstance(value, bytes | bytearray):
             data = bytes(value)
+        elif isinstance(value, Path):
+            data = _read_path(value)
         elif hasattr(value, "read"):
             if getattr(value, "size", 0) > images.MAX_IMAGE_BYTES:
                 raise images.ImageError("The image is larger than 10 MB.")

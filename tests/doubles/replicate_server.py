@@ -85,6 +85,9 @@ _PREDICTION_PATH = re.compile(r"^/v1/predictions/([^/]+)$")
 _CANCEL_PATH = re.compile(r"^/v1/predictions/([^/]+)/cancel$")
 _FILE_PATH = re.compile(r"^/v1/files/([^/]+)$")
 _OUTPUT_PATH = re.compile(r"^/files/([^/]+)/([^/]+)$")
+_CREATE_BY_VERSION_PATH = re.compile(r"^/v1/predictions$")
+_FILES_PATH = re.compile(r"^/v1/files$")
+_SECRET_PATH = re.compile(r"^/v1/webhooks/default/secret$")
 
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 
@@ -549,43 +552,51 @@ class ReplicateServer:
         return None
 
     def _route(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> _Response:
-        if method == "POST" and (match := _MODEL_PREDICTIONS_PATH.match(path)):
-            served = self.model(f"{match.group(1)}/{match.group(2)}")
-            if served is None:
-                return _json_response(404, ERROR_NOT_FOUND)
-            return self._create(served, body)
-        if method == "POST" and path == "/v1/predictions":
-            payload = self._parse_json(body)
-            if isinstance(payload, _Response):
-                return payload
-            served = self._model_for_version(str(payload.get("version", "")))
-            if served is None:  # "hidden", an official model's id, or nothing we know
-                return _json_response(422, ERROR_INVALID_VERSION)
-            return self._create(served, body)
-        if method == "GET" and (match := _PREDICTION_PATH.match(path)):
-            with self._lock:
-                prediction = self._predictions.get(match.group(1))
-                if prediction is None:
-                    return _json_response(404, ERROR_NOT_FOUND)
-                return _json_response(200, prediction.data)
-        if method == "POST" and (match := _CANCEL_PATH.match(path)):
-            return self._cancel(match.group(1))
-        if method == "GET" and (match := _MODEL_PATH.match(path)):
-            served = self.model(f"{match.group(1)}/{match.group(2)}")
-            if served is None:
-                return _json_response(404, ERROR_NOT_FOUND)
-            return _json_response(200, self._model_json(served))
-        if method == "POST" and path == "/v1/files":
-            return self._upload(headers, body)
-        if method == "GET" and (match := _FILE_PATH.match(path)):
-            with self._lock:
-                stored = self._files.get(match.group(1))
-            return (
-                _json_response(200, stored[0]) if stored else _json_response(404, ERROR_NOT_FOUND)
-            )
-        if method == "GET" and path == "/v1/webhooks/default/secret":
-            return _json_response(200, {"key": self.webhook_secret})
+        routes: list[tuple[str, re.Pattern[str], Callable[..., _Response]]] = [
+            ("POST", _MODEL_PREDICTIONS_PATH, lambda m: self._create_by_model(m, body)),
+            ("POST", _CREATE_BY_VERSION_PATH, lambda m: self._create_by_version(body)),
+            ("GET", _PREDICTION_PATH, lambda m: self._get_prediction(m.group(1))),
+            ("POST", _CANCEL_PATH, lambda m: self._cancel(m.group(1))),
+            ("GET", _MODEL_PATH, lambda m: self._get_model(m)),
+            ("POST", _FILES_PATH, lambda m: self._upload(headers, body)),
+            ("GET", _FILE_PATH, lambda m: self._get_file(m.group(1))),
+            ("GET", _SECRET_PATH, lambda m: _json_response(200, {"key": self.webhook_secret})),
+        ]
+        for route_method, pattern, handler in routes:
+            if method == route_method and (match := pattern.match(path)):
+                return handler(match)
         return _json_response(404, ERROR_NOT_FOUND)
+
+    def _create_by_model(self, match: re.Match[str], body: bytes) -> _Response:
+        served = self.model(f"{match.group(1)}/{match.group(2)}")
+        return self._create(served, body) if served else _json_response(404, ERROR_NOT_FOUND)
+
+    def _create_by_version(self, body: bytes) -> _Response:
+        payload = self._parse_json(body)
+        if isinstance(payload, _Response):
+            return payload
+        served = self._model_for_version(str(payload.get("version", "")))
+        if served is None:  # "hidden", an official model's id, or nothing we know
+            return _json_response(422, ERROR_INVALID_VERSION)
+        return self._create(served, body)
+
+    def _get_prediction(self, prediction_id: str) -> _Response:
+        with self._lock:
+            prediction = self._predictions.get(prediction_id)
+            if prediction is None:
+                return _json_response(404, ERROR_NOT_FOUND)
+            return _json_response(200, prediction.data)
+
+    def _get_model(self, match: re.Match[str]) -> _Response:
+        served = self.model(f"{match.group(1)}/{match.group(2)}")
+        if served is None:
+            return _json_response(404, ERROR_NOT_FOUND)
+        return _json_response(200, self._model_json(served))
+
+    def _get_file(self, file_id: str) -> _Response:
+        with self._lock:
+            stored = self._files.get(file_id)
+        return _json_response(200, stored[0]) if stored else _json_response(404, ERROR_NOT_FOUND)
 
     @staticmethod
     def _parse_json(body: bytes) -> JSON | _Response:
