@@ -238,3 +238,23 @@ def test_a_schema_without_seed_makes_seed_applied_false_with_a_warning(server):
     assert "seed" not in server.prediction(scene.prediction_id)["input"]
     assert scene.seed_applied is False
     assert any(SEEDANCE_LITE in w and "declares no 'seed'" in w for w in generation.warnings)
+
+
+def test_regenerating_keeps_the_start_images_and_never_sends_the_reported_version(
+    synced, reference_png
+):
+    from generations.services import regenerate_generation
+
+    source = create_generation(
+        scenes=THREE_SCENES, provider="replicate", model=WAN_I2V_FAST, reference_image=reference_png
+    )
+    source.refresh_from_db()
+
+    again = regenerate_generation(source=source)
+
+    again.refresh_from_db()
+    assert again.status == Generation.Status.SUCCEEDED, again.error
+    assert again.seed_value == source.seed_value
+    assert again.reference_image_sha256 == source.reference_image_sha256
+    assert synced.requests_by_endpoint["POST /v1/predictions"] == 0  # never by version
+    assert accepted_creates(synced) == 6
