@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,9 +17,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import stamina
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 
 from coherence_project.conf import config
@@ -30,7 +31,7 @@ from generations.selectors import recipe_metadata
 from pipeline import coherence, media, scene_graph
 from pipeline.providers import get_provider
 from pipeline.providers.base import PredictionState, PredictionStatus, ProviderError, SceneRequest
-from pipeline.providers.registry import get_model
+from pipeline.providers.registry import LOCAL_PROVIDER, get_model
 from pipeline.seeds import scene_seed
 
 logger = logging.getLogger("coherence.pipeline")
@@ -148,9 +149,9 @@ def _conditioning(generation: Generation, scene: Scene) -> tuple[dict[str, Any],
 
 
 def _webhook_url(generation: Generation) -> str | None:
-    if generation.provider == "local" or not config.PUBLIC_URL:
+    if generation.provider == LOCAL_PROVIDER or not config.PUBLIC_URL:
         return None
-    return config.PUBLIC_URL.rstrip("/") + "/api/webhooks/replicate/"
+    return config.PUBLIC_URL.rstrip("/") + reverse("api:replicate-webhook")
 
 
 def run_scene(*, scene_id: int) -> Outcome:
@@ -280,19 +281,23 @@ def _abandon_prediction(scene_id: int, prediction_id: str, provider: Any) -> Non
 
 
 def _persist_through_outage(write: Callable[[], Any], *, seconds: float = 30.0) -> Any:
-    """Run a write, retrying on a lost database connection for up to ``seconds``."""
-    deadline = time.monotonic() + seconds
-    delay = 0.2
-    while True:
-        try:
-            return write()
-        except (OperationalError, InterfaceError):
-            if time.monotonic() + delay > deadline:
+    """Run a write, retrying on a lost database connection for up to ``seconds`` (exponential
+    back-off from 0.2 s to 3 s: a PostgreSQL restart took 2-6 s in tests/integration)."""
+    for attempt in stamina.retry_context(
+        on=(OperationalError, InterfaceError),
+        attempts=None,
+        timeout=seconds,
+        wait_initial=0.2,
+        wait_max=3.0,
+    ):
+        with attempt:
+            try:
+                return write()
+            except (OperationalError, InterfaceError):
+                logger.warning("database unavailable while storing a prediction id; retrying")
+                connection.close()  # the next attempt opens a fresh connection
                 raise
-            logger.warning("database unavailable while storing a prediction id; retrying")
-            connection.close()
-            time.sleep(delay)
-            delay = min(delay * 2, 3.0)
+    raise AssertionError("unreachable: stamina re-raises the last error")
 
 
 def _submission_failed(*, scene_id: int, error: ProviderError) -> Outcome:

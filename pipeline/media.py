@@ -538,16 +538,23 @@ def _chain_resampled(
         yield from _resampled(info, width, height, fps)
 
 
+def cover_geometry(
+    source_width: int, source_height: int, width: int, height: int
+) -> tuple[int, int, int, int]:
+    """How to make a picture cover width x height: the scaled size, then the centre crop's
+    top-left corner, as (scaled_width, scaled_height, top, left)."""
+    scale = max(width / source_width, height / source_height)
+    scaled_w = max(width, round(source_width * scale))
+    scaled_h = max(height, round(source_height * scale))
+    return scaled_w, scaled_h, (scaled_h - height) // 2, (scaled_w - width) // 2
+
+
 def _cover_resize(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
     """Scale (swscale) so the frame covers width x height, then centre-crop."""
     if (frame.width, frame.height) == (width, height):
         return _to_rgb(frame)
-    scale = max(width / frame.width, height / frame.height)
-    scaled_w = max(width, round(frame.width * scale))
-    scaled_h = max(height, round(frame.height * scale))
+    scaled_w, scaled_h, top, left = cover_geometry(frame.width, frame.height, width, height)
     rgb = frame.reformat(width=scaled_w, height=scaled_h, format="rgb24").to_ndarray()
-    top = (scaled_h - height) // 2
-    left = (scaled_w - width) // 2
     return np.ascontiguousarray(rgb[top : top + height, left : left + width])
 
 
