@@ -6,7 +6,9 @@ from django.apps import AppConfig
 def warm_up_worker(**kwargs: Any) -> None:
     """Import the heavy video/scoring modules when a django-q2 worker spawns, so the first scene a
     worker runs does not pay seconds of imports (numpy, PyAV, scikit-image, matplotlib)."""
-    import pipeline.coherence
+    import pipeline.coherence.colour
+    import pipeline.coherence.drawing
+    import pipeline.coherence.score
     import pipeline.localmodel
     import pipeline.orchestration  # noqa: F401
 
