@@ -28,7 +28,9 @@ from coherence_project.conf import config
 from generations.models import Generation, Scene, WebhookDelivery
 from generations.seeds import ensure_generation_seed
 from generations.selectors import recipe_metadata
-from pipeline import coherence, media, scene_graph
+from pipeline import media, scene_graph
+from pipeline.coherence import colour, score
+from pipeline.coherence.frames import CoherenceError
 from pipeline.providers import get_provider
 from pipeline.providers.base import PredictionState, PredictionStatus, ProviderError, SceneRequest
 from pipeline.providers.registry import LOCAL_PROVIDER, get_model
@@ -527,20 +529,20 @@ def finish_generation(*, generation_id: uuid.UUID, allow_restitch: bool = False)
                 matched = [clips[0]]
                 for scene, clip in zip(scenes[1:], clips[1:], strict=True):
                     out = Path(tmp) / f"matched-{scene.number:02d}.mp4"
-                    coherence.color_match_clip(clip, clips[0], out)
+                    colour.color_match_clip(clip, clips[0], out)
                     matched.append(out)
                 clips = matched
             stitched = Path(tmp) / "video.mp4"
             info = media.concat(clips, stitched, metadata=recipe_metadata(generation))
             _set_progress(generation_id, stage="scoring coherence", progress=95)
-            report = coherence.score_clips(
+            report = score.score_clips(
                 [
-                    coherence.SceneClip(index=s.index, path=clip, continuous=s.continuous)
+                    score.SceneClip(index=s.index, path=clip, continuous=s.continuous)
                     for s, clip in zip(scenes, clips, strict=True)
                 ]
             )
             stitched.replace(_media_path(name))
-    except (media.MediaError, coherence.CoherenceError, OSError, ValueError) as exc:
+    except (media.MediaError, CoherenceError, OSError, ValueError) as exc:
         fail_generation(generation_id=generation_id, message=f"Stitching failed: {exc}")
         return False
     costs = [s.cost for s in scenes if s.cost is not None]
