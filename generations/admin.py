@@ -30,7 +30,7 @@ from generations.services import (
     create_generation,
     regenerate_generation,
 )
-from pipeline.coherence import render_report_svg
+from pipeline.coherence.drawing import render_report_svg
 
 NOTHING = "—"
 
@@ -373,9 +373,19 @@ class GenerationAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="score", ordering="coherence_score")
-    def score(self, generation: Generation) -> str:
-        return (
-            NOTHING if generation.coherence_score is None else f"{generation.coherence_score:.3f}"
+    def score(self, generation: Generation) -> SafeString | str:
+        if generation.coherence_score is None:
+            return NOTHING
+        boundaries = (generation.coherence_report or {}).get("boundaries") or []
+        failed = sum(1 for b in boundaries if b.get("failed_handover"))
+        if not failed:
+            return f"{generation.coherence_score:.3f}"
+        return format_html(
+            '{} <span class="coherence-flag" title="planned continuous, seen as a cut">'
+            "✘ {} failed hand-over{}</span>",
+            f"{generation.coherence_score:.3f}",
+            failed,
+            "s" if failed > 1 else "",
         )
 
     @admin.display(description="staff page")

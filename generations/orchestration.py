@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,9 +17,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import stamina
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 
 from coherence_project.conf import config
@@ -28,10 +29,12 @@ from generations.hosted import stored_schema
 from generations.models import Generation, Scene, WebhookDelivery
 from generations.seeds import ensure_generation_seed
 from generations.selectors import recipe_metadata
-from pipeline import coherence, media, scene_graph
+from pipeline import media, scene_graph
+from pipeline.coherence import colour, score
+from pipeline.coherence.frames import CoherenceError
 from pipeline.providers import get_provider
 from pipeline.providers.base import PredictionState, PredictionStatus, ProviderError, SceneRequest
-from pipeline.providers.registry import get_model
+from pipeline.providers.registry import LOCAL_PROVIDER, get_model
 from pipeline.providers.schema import seed_warning
 from pipeline.seeds import scene_seed
 
@@ -180,7 +183,7 @@ def _scene_request(
 ) -> tuple[SceneRequest, dict[str, Any]]:
     """The provider request and the recipe stored before it is sent."""
     spec = get_model(generation.model)
-    schema = stored_schema(generation.model) if spec.provider != "local" else None
+    schema = stored_schema(generation.model) if spec.provider != LOCAL_PROVIDER else None
     request = SceneRequest(
         model=generation.model,
         prompt=scene.prompt,
@@ -222,9 +225,9 @@ def _scene_request(
 
 
 def _webhook_url(generation: Generation) -> str | None:
-    if generation.provider == "local" or not config.PUBLIC_URL:
+    if generation.provider == LOCAL_PROVIDER or not config.PUBLIC_URL:
         return None
-    return config.PUBLIC_URL.rstrip("/") + "/api/webhooks/replicate/"
+    return config.PUBLIC_URL.rstrip("/") + reverse("api:replicate-webhook")
 
 
 def run_scene(*, scene_id: int) -> Outcome:
@@ -324,19 +327,23 @@ def _abandon_prediction(scene_id: int, prediction_id: str, provider: Any) -> Non
 
 
 def _persist_through_outage(write: Callable[[], Any], *, seconds: float = 30.0) -> Any:
-    """Run a write, retrying on a lost database connection for up to ``seconds``."""
-    deadline = time.monotonic() + seconds
-    delay = 0.2
-    while True:
-        try:
-            return write()
-        except (OperationalError, InterfaceError):
-            if time.monotonic() + delay > deadline:
+    """Run a write, retrying on a lost database connection for up to ``seconds`` (exponential
+    back-off from 0.2 s to 3 s: a PostgreSQL restart took 2-6 s in tests/integration)."""
+    for attempt in stamina.retry_context(
+        on=(OperationalError, InterfaceError),
+        attempts=None,
+        timeout=seconds,
+        wait_initial=0.2,
+        wait_max=3.0,
+    ):
+        with attempt:
+            try:
+                return write()
+            except (OperationalError, InterfaceError):
+                logger.warning("database unavailable while storing a prediction id; retrying")
+                connection.close()  # the next attempt opens a fresh connection
                 raise
-            logger.warning("database unavailable while storing a prediction id; retrying")
-            connection.close()
-            time.sleep(delay)
-            delay = min(delay * 2, 3.0)
+    raise AssertionError("unreachable: stamina re-raises the last error")
 
 
 def _submission_failed(*, scene_id: int, error: ProviderError) -> Outcome:
@@ -572,20 +579,20 @@ def finish_generation(*, generation_id: uuid.UUID, allow_restitch: bool = False)
                 matched = [clips[0]]
                 for scene, clip in zip(scenes[1:], clips[1:], strict=True):
                     out = Path(tmp) / f"matched-{scene.number:02d}.mp4"
-                    coherence.color_match_clip(clip, clips[0], out)
+                    colour.color_match_clip(clip, clips[0], out)
                     matched.append(out)
                 clips = matched
             stitched = Path(tmp) / "video.mp4"
             info = media.concat(clips, stitched, metadata=recipe_metadata(generation))
             _set_progress(generation_id, stage="scoring coherence", progress=95)
-            report = coherence.score_clips(
+            report = score.score_clips(
                 [
-                    coherence.SceneClip(index=s.index, path=clip, continuous=s.continuous)
+                    score.SceneClip(index=s.index, path=clip, continuous=s.continuous)
                     for s, clip in zip(scenes, clips, strict=True)
                 ]
             )
             stitched.replace(_media_path(name))
-    except (media.MediaError, coherence.CoherenceError, OSError, ValueError) as exc:
+    except (media.MediaError, CoherenceError, OSError, ValueError) as exc:
         fail_generation(generation_id=generation_id, message=f"Stitching failed: {exc}")
         return False
     costs = [s.cost for s in scenes if s.cost is not None]

@@ -26,6 +26,7 @@ LOCAL_PROVIDER = "local"
 REPLICATE_PROVIDER = "replicate"
 
 LOCAL_MODEL = "coherence/local-dna"
+LOCAL_MODEL_VERSION = "dna-1"  # bump when the local model's output for a recipe changes
 
 SEEDANCE_LITE = "bytedance/seedance-1-lite"
 SEEDANCE_PRO = "bytedance/seedance-1-pro"
