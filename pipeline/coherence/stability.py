@@ -33,8 +33,8 @@ FLICKER_ZERO = 0.25
 DARK_OFFSET = 16.0
 # Motion-compensated residual, 0-255 luma at 64 px: none below 4 (local-model clips 1-3, pans over
 # photos 1-4 after alignment), zero at 20 (full-range noise at 128x72 measures ~40, at 256x144 ~20).
-NOISE_FREE = 4.0
-NOISE_ZERO = 20.0
+NOISE_FREE = 6.0
+NOISE_ZERO = 24.0
 # One cut inside a scene is a visible defect whatever the clip's length.
 CUT_PENALTY = 0.75
 MEDIAN_WINDOW = 2  # pairs either side for the local median of the brightness change

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 from skimage.color import rgb2lab
 from skimage.filters import sobel
 
@@ -21,6 +22,7 @@ L_BINS = 32  # L* in [0, 100]
 AB_BINS = 16  # joint a*/b* histogram, per axis
 AB_RANGE = (-80.0, 80.0)  # covers nearly all sRGB chroma; outliers fall into the edge bins
 GRAD_BINS = 24
+HIST_SIGMA = 1.0  # bins of Gaussian smoothing of the colour histograms (see _smooth)
 GRAD_MAX = 0.3  # Sobel magnitude of L*/100; larger values (hard edges, noise) share the last bin
 
 # --- distance -> similarity scales -------------------------------------------------------
@@ -58,10 +60,28 @@ def _normalised_hist(values: np.ndarray, bins: int, lo: float, hi: float) -> np.
 
 
 def _joint_hist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Joint a*/b* histogram (AB_BINS x AB_BINS over AB_RANGE), flattened, summing to 1."""
+    """Joint a*/b* histogram (AB_BINS x AB_BINS over AB_RANGE), smoothed, flattened, sum 1."""
     index = _bin(a, AB_BINS, *AB_RANGE) * AB_BINS + _bin(b, AB_BINS, *AB_RANGE)
     counts = np.bincount(index, minlength=AB_BINS * AB_BINS).astype(np.float64)
-    return counts / counts.sum()
+    return _smooth(counts.reshape(AB_BINS, AB_BINS)).ravel()
+
+
+def _smooth(hist: np.ndarray) -> np.ndarray:
+    """Gaussian-blur a histogram by HIST_SIGMA bins and renormalise.
+
+    A narrow palette (a retina photo: a few chroma bins) otherwise changes bins under H.264's
+    chroma rounding: a CRF-38 re-encode moved its histogram similarity by 0.10, 0.01 smoothed.
+    """
+    smoothed = ndimage.gaussian_filter(hist, HIST_SIGMA, mode="constant")
+    return smoothed / smoothed.sum()
+
+
+def _half(channel: np.ndarray) -> np.ndarray:
+    """2x2 block mean: texture at half the analysis size, where a low-bitrate re-encode's lost
+    detail no longer shows (at full size a CRF-38 re-encode moved texture similarity by 0.10)."""
+    h, w = (channel.shape[0] // 2) * 2, (channel.shape[1] // 2) * 2
+    c = channel[:h, :w]
+    return 0.25 * (c[0::2, 0::2] + c[1::2, 0::2] + c[0::2, 1::2] + c[1::2, 1::2])
 
 
 def features_of_rgb(samples: Sequence[np.ndarray]) -> SceneFeatures:
@@ -77,13 +97,13 @@ def scene_features(lab_frames: Sequence[np.ndarray]) -> SceneFeatures:
     """
     pixels = np.concatenate([f.reshape(-1, 3) for f in lab_frames])
     hist_ab = _joint_hist(pixels[:, 1], pixels[:, 2])
-    grads = np.concatenate([sobel(f[..., 0] / 100.0).ravel() for f in lab_frames])
+    grads = np.concatenate([sobel(_half(f[..., 0]) / 100.0).ravel() for f in lab_frames])
     return SceneFeatures(
         lab_mean=pixels.mean(axis=0),
         lab_std=pixels.std(axis=0),
-        hist_l=_normalised_hist(pixels[:, 0], L_BINS, 0.0, 100.0),
+        hist_l=_smooth(_normalised_hist(pixels[:, 0], L_BINS, 0.0, 100.0)),
         hist_ab=hist_ab,
-        hist_grad=_normalised_hist(grads, GRAD_BINS, 0.0, GRAD_MAX),
+        hist_grad=_smooth(_normalised_hist(grads, GRAD_BINS, 0.0, GRAD_MAX)),
         edge_energy=float(grads.mean()),
     )
 
