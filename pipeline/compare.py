@@ -69,5 +69,3 @@ def compare_videos(
         "" if same_length else f"frame counts differ: {info_a.frame_count} vs {info_b.frame_count}"
     )
     return ClipComparison(label, verdict, False, frames_equal, low, mean, note)
-
-
