@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install migrate demo test lint bench fuzz soak clean
+.PHONY: install migrate demo test lint bench fuzz soak smoke-replicate replicate-server clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,24 @@ bench: install
 # A larger load + faults run than CI's (figures for the closing note).
 soak: install
 	COHERENCE_SOAK_GENERATIONS=$${COHERENCE_SOAK_GENERATIONS:-150} $(PY) -m pytest -m soak -s -q
+
+# A real 2-scene generation on Replicate (seedance-1-lite, 2 x 2 s at 480p: about $0.07), polled
+# (no public webhook needed). Without REPLICATE_API_TOKEN it says so and succeeds, sending nothing.
+SMOKE_PLAN := docs/examples/smoke-replicate.json
+smoke-replicate: migrate
+	@if [ -z "$$REPLICATE_API_TOKEN" ]; then \
+		echo "smoke-replicate: REPLICATE_API_TOKEN is not set; skipped, nothing was sent to Replicate"; \
+		exit 0; \
+	fi; \
+	set -e; \
+	export COHERENCE_PROVIDER=replicate COHERENCE_PUBLIC_URL=; \
+	$(PY) manage.py sync_models bytedance/seedance-1-lite; \
+	$(PY) manage.py generate $(SMOKE_PLAN) --dry-run; \
+	$(PY) manage.py generate $(SMOKE_PLAN) --wait --run-cluster --timeout 900
+
+# The loopback Replicate double as a dev tool (tests/doubles): point REPLICATE_BASE_URL at it.
+replicate-server: install
+	$(PY) -m tests.doubles.replicate_server --port $${PORT:-8765}
 
 clean:
 	rm -rf var .pytest_cache

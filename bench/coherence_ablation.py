@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import localmodel
-from pipeline.coherence import CoherenceReport, SceneClip, color_match_clip, score_clips
+from pipeline.coherence.colour import color_match_clip
+from pipeline.coherence.score import CoherenceReport, SceneClip, score_clips
 
 # Scene 2 continues scene 1 and scene 4 continues scene 3.
 CONTINUOUS = (False, True, False, True)

@@ -52,7 +52,14 @@ SETTINGS: dict[str, Setting] = {
     ),
     "POLL_INTERVAL": Setting(2.0, "Seconds between two looks at a hosted prediction."),
     "LOCAL_LATENCY": Setting(0.0, "Simulated model seconds per scene on the local model."),
-    "EXTRA_MODELS": Setting({}, 'Extra hosted models, JSON: {"owner/name": {ModelSpec fields}}.'),
+    "EXTRA_MODELS": Setting(
+        {},
+        'Extra hosted models, JSON: {"owner/name": {ModelSpec fields}}; a community model may be '
+        'pinned as "owner/name:<64-hex version id>".',
+    ),
+    "MAX_COST_USD": Setting(
+        5.0, "Largest estimated cost of one generation, USD; larger plans are refused (400)."
+    ),
     "SERVE_MEDIA": Setting(True, "Serve media from Django (one machine; a CDN in production)."),
     "CREATE_RATE": Setting("60/min", "API create throttle per user (DRF rate)."),
     "LOG_LEVEL": Setting("INFO", "Level of the 'coherence' loggers."),

@@ -7,25 +7,32 @@ generations.services.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.timesince import timesince
 
 from generations.admin_iterate import choose_variation_view, finalize_previews, rerender_one_scene
 from generations.iterate.variations import variation_cards
-from generations.models import SEED_MAX, Generation, Scene
+from generations.models import SEED_MAX, Generation, HostedModelSchema, Scene
 from generations.selectors import generation_recipe, generations_with_seed, scenes_with_seed
-from generations.services import KEEP_SEED, cancel_generation, regenerate_generation
-from pipeline.coherence import render_report_svg
+from generations.services import (
+    KEEP_SEED,
+    cancel_generation,
+    create_generation,
+    regenerate_generation,
+)
+from pipeline.coherence.drawing import render_report_svg
 
 NOTHING = "—"
 
@@ -182,6 +189,67 @@ class SeedLookupForm(forms.Form):
 # --- generations ---------------------------------------------------------------------------------
 
 
+_SCENE_FILE = re.compile(r"^scene-(\d+)\.", re.IGNORECASE)
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        files = data if isinstance(data, list | tuple) else [data] if data else []
+        return [super(MultipleFileField, self).clean(item, initial) for item in files]
+
+
+class CreateWithImagesForm(forms.Form):
+    """The plan as JSON (as the API takes it) plus start images as uploaded files."""
+
+    title = forms.CharField(max_length=200, required=False)
+    provider = forms.CharField(required=False, help_text="local or replicate")
+    model = forms.CharField(required=False, help_text="e.g. wan-video/wan-2.2-i2v-fast")
+    scenes = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 80}),
+        help_text='JSON list: [{"prompt": "...", "duration": 5, "continuous": false}, ...]',
+    )
+    reference_image = forms.FileField(
+        required=False, help_text="Start image of every chain head without its own."
+    )
+    scene_images = MultipleFileField(
+        required=False,
+        widget=MultipleFileInput(),
+        help_text="Start images of single scenes, named scene-N.png/.jpg/.webp (N from 1).",
+    )
+
+    def clean_scenes(self) -> Any:
+        try:
+            return json.loads(self.cleaned_data["scenes"])
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc.msg}.") from None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        scenes = cleaned.get("scenes")
+        for upload in cleaned.get("scene_images") or []:
+            match = _SCENE_FILE.match(upload.name)
+            index = int(match.group(1)) - 1 if match else -1
+            if not isinstance(scenes, list) or not 0 <= index < len(scenes):
+                self.add_error("scene_images", f"{upload.name}: name it scene-N for a scene N.")
+            elif isinstance(scenes[index], dict):
+                scenes[index] = {**scenes[index], "image": upload}
+        return cleaned
+
+    def service_fields(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "scenes": data["scenes"],
+            "title": data["title"],
+            "provider": data["provider"] or None,
+            "model": data["model"] or None,
+            "reference_image": data["reference_image"],
+        }
+
+
 @admin.register(Generation)
 class GenerationAdmin(admin.ModelAdmin):
     list_display = (
@@ -192,6 +260,8 @@ class GenerationAdmin(admin.ModelAdmin):
         "seed_value",
         "score",
         "model",
+        "estimated_cost",
+        "cost",
         "created_at",
     )
     list_display_links = ("display_title",)
@@ -239,6 +309,7 @@ class GenerationAdmin(admin.ModelAdmin):
                 "fields": (
                     "seed_display",
                     ("provider", "model", "model_version"),
+                    "reference_image_preview",
                     "source_link",
                     "regenerations_links",
                     "recipe_pretty",
@@ -250,7 +321,7 @@ class GenerationAdmin(admin.ModelAdmin):
             {
                 "fields": (
                     "video_player",
-                    ("score", "cost", "frame_count"),
+                    ("score", "estimated_cost", "cost", "frame_count"),
                     "coherence_picture",
                     "boundary_table",
                 )
@@ -272,11 +343,13 @@ class GenerationAdmin(admin.ModelAdmin):
         "provider",
         "model",
         "model_version",
+        "reference_image_preview",
         "source_link",
         "regenerations_links",
         "recipe_pretty",
         "video_player",
         "score",
+        "estimated_cost",
         "cost",
         "frame_count",
         "coherence_picture",
@@ -316,9 +389,19 @@ class GenerationAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="score", ordering="coherence_score")
-    def score(self, generation: Generation) -> str:
-        return (
-            NOTHING if generation.coherence_score is None else f"{generation.coherence_score:.3f}"
+    def score(self, generation: Generation) -> SafeString | str:
+        if generation.coherence_score is None:
+            return NOTHING
+        boundaries = (generation.coherence_report or {}).get("boundaries") or []
+        failed = sum(1 for b in boundaries if b.get("failed_handover"))
+        if not failed:
+            return f"{generation.coherence_score:.3f}"
+        return format_html(
+            '{} <span class="coherence-flag" title="planned continuous, seen as a cut">'
+            "✘ {} failed hand-over{}</span>",
+            f"{generation.coherence_score:.3f}",
+            failed,
+            "s" if failed > 1 else "",
         )
 
     @admin.display(description="staff page")
@@ -470,12 +553,17 @@ class GenerationAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.seed_lookup_view),
             name="generations_generation_seed_lookup",
         )
+        create = path(
+            "create-with-images/",
+            self.admin_site.admin_view(self.create_view),
+            name="generations_generation_create_with_images",
+        )
         choose = path(
             "<path:object_id>/variations/<int:number>/choose/",
             self.admin_site.admin_view(self.choose_variation_view),
             name="generations_generation_choose_variation",
         )
-        return [lookup, choose, *super().get_urls()]
+        return [lookup, create, choose, *super().get_urls()]
 
     def choose_variation_view(self, request: HttpRequest, object_id: str, number: int) -> Any:
         return choose_variation_view(self, request, object_id, number)
@@ -488,6 +576,42 @@ class GenerationAdmin(admin.ModelAdmin):
         cards = variation_cards(parent) if parent is not None else []
         context = {**(extra_context or {}), "variation_cards": cards, "variation_parent": parent}
         return super().change_view(request, object_id, form_url, extra_context=context)
+
+    @admin.display(description="reference image")
+    def reference_image_preview(self, generation: Generation) -> SafeString | str:
+        if not generation.reference_image:
+            return NOTHING
+        return format_html(
+            '<img src="{}" width="160" alt="reference image"><br><code>sha256 {}</code>',
+            generation.reference_image.url,
+            generation.reference_image_sha256,
+        )
+
+    def create_view(self, request: HttpRequest) -> TemplateResponse | HttpResponseRedirect:
+        """A plan with start images uploaded as files (the API takes multipart or data URIs)."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        form = CreateWithImagesForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                generation = create_generation(owner=request.user, **form.service_fields())
+            except ValidationError as exc:
+                for field_name, errors in exc.message_dict.items():
+                    form.add_error(None, f"{field_name}: {' '.join(errors)}")
+            else:
+                messages.success(request, format_html("Created {}.", admin_link(generation)))
+                return HttpResponseRedirect(
+                    reverse("admin:generations_generation_change", args=[generation.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Create a generation with start images",
+            "form": form,
+        }
+        return TemplateResponse(
+            request, "admin/generations/generation/create_with_images.html", context
+        )
 
     def seed_lookup_view(self, request: HttpRequest) -> TemplateResponse:
         if not self.has_view_permission(request):
@@ -527,3 +651,49 @@ def _seed_text(generation: Generation) -> str:
     if generation.seed_value is None:
         return "a seed drawn when it starts"
     return f"seed {generation.seed_value}"
+
+
+@admin.register(HostedModelSchema)
+class HostedModelSchemaAdmin(admin.ModelAdmin):
+    """Each hosted model's stored live input schema and how old it is (``sync_models``)."""
+
+    list_display = ("model", "short_fingerprint", "age", "disagreement_count", "fetched_at")
+    readonly_fields = (
+        "model",
+        "fingerprint",
+        "latest_version_id",
+        "fetched_at",
+        "age",
+        "disagreements_list",
+        "schema_pretty",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # fetched by `manage.py sync_models`, never typed in
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="fingerprint")
+    def short_fingerprint(self, row: HostedModelSchema) -> str:
+        return row.fingerprint[:12]
+
+    @admin.display(description="age", ordering="fetched_at")
+    def age(self, row: HostedModelSchema) -> str:
+        return f"{timesince(row.fetched_at)} ago"
+
+    @admin.display(description="disagreements")
+    def disagreement_count(self, row: HostedModelSchema) -> int:
+        return len(row.disagreements)
+
+    @admin.display(description="registry vs schema")
+    def disagreements_list(self, row: HostedModelSchema) -> SafeString | str:
+        if not row.disagreements:
+            return "none: the registry matches the schema"
+        items = format_html_join("", "<li>{}</li>", ((line,) for line in row.disagreements))
+        return format_html("<ul>{}</ul>", items)
+
+    @admin.display(description="input schema")
+    def schema_pretty(self, row: HostedModelSchema) -> SafeString:
+        return pretty_json(row.input_schema)

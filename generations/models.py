@@ -76,7 +76,12 @@ class Generation(models.Model):
     frame_count = models.PositiveIntegerField(null=True, blank=True)
     coherence_score = models.FloatField(null=True, blank=True)
     coherence_report = models.JSONField(null=True, blank=True)
+    # USD: estimated from the registry's prices before anything runs; actual when done.
+    estimated_cost = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
     cost = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    # The start image of every chain head that has none of its own (hosted models that need one).
+    reference_image = models.FileField(upload_to=generation_upload_path, blank=True, max_length=300)
+    reference_image_sha256 = models.CharField(max_length=64, blank=True)
     warnings = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -135,6 +140,9 @@ class Scene(models.Model):
     prompt = models.TextField()
     duration = models.FloatField()
     continuous = models.BooleanField(default=False)
+    # The scene's own start image (a chain head's first frame), as given.
+    image = models.FileField(upload_to=scene_upload_path, blank=True, max_length=300)
+    image_sha256 = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     # The seed actually sent to the model (NULL = none sent) and whether the model took it.
     seed = models.IntegerField(null=True, blank=True, db_index=True)
@@ -210,6 +218,28 @@ class Scene(models.Model):
         if self.submitted_at and self.finished_at:
             return (self.finished_at - self.submitted_at).total_seconds()
         return None
+
+
+class HostedModelSchema(models.Model):
+    """A hosted model's live input schema, fetched by ``manage.py sync_models``.
+
+    ``input_schema`` is ``latest_version.openapi_schema``'s ``Input`` component with its $refs
+    resolved (``pipeline.providers.schema.input_component``); scene inputs are built from it and
+    each scene's recipe records its ``fingerprint``.
+    """
+
+    model = models.CharField(max_length=128, unique=True)
+    input_schema = models.JSONField()
+    fingerprint = models.CharField(max_length=64)
+    latest_version_id = models.CharField(max_length=128, blank=True)
+    disagreements = models.JSONField(default=list, blank=True)  # registry vs schema, at fetch
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["model"]
+
+    def __str__(self) -> str:
+        return f"schema of {self.model}"
 
 
 class WebhookDelivery(models.Model):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,19 +17,25 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import stamina
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 
 from coherence_project.conf import config
+from generations.hosted import stored_schema
 from generations.models import Generation, Scene, WebhookDelivery
 from generations.seeds import ensure_generation_seed
 from generations.selectors import recipe_metadata
-from pipeline import coherence, media, scene_graph
+from pipeline import media, scene_graph
+from pipeline.coherence import colour, score
+from pipeline.coherence.frames import CoherenceError
 from pipeline.providers import get_provider
 from pipeline.providers.base import PredictionState, PredictionStatus, ProviderError, SceneRequest
-from pipeline.providers.registry import get_model
+from pipeline.providers.registry import LOCAL_PROVIDER, get_model
+from pipeline.providers.schema import seed_warning
 from pipeline.seeds import scene_seed
 
 logger = logging.getLogger("coherence.pipeline")
@@ -137,10 +142,19 @@ def ready_scene_ids(*, generation_id: uuid.UUID) -> list[int]:
 # --- run a scene (submission) ---------------------------------------------------------------------
 
 
-def _conditioning(generation: Generation, scene: Scene) -> tuple[dict[str, Any], Scene | None]:
-    """What the scene starts from: its predecessor's final latent or last frame, or nothing."""
-    if not (scene.continuous and generation.latent_reuse):
-        return {}, None
+@dataclass(frozen=True)
+class StartFrame:
+    """What a scene starts from, and how the recipe records it."""
+
+    request_fields: dict[str, Any]  # init_latent_path / init_image_path for the SceneRequest
+    source: Scene | None = None  # the predecessor, under latent reuse
+    method: str = ""  # Scene.LatentReuse value
+    image_source: str | None = None  # "scene" | "reference": a chain head's given start image
+    image_sha256: str = ""
+
+
+def _continuation(generation: Generation, scene: Scene) -> StartFrame:
+    """A continuous scene under latent reuse: its predecessor's final latent or last frame."""
     source = Scene.objects.get(generation_id=generation.pk, index=scene.index - 1)
     spec = get_model(generation.model)
     if spec.accepts_latent:
@@ -149,19 +163,83 @@ def _conditioning(generation: Generation, scene: Scene) -> tuple[dict[str, Any],
                 f"Scene {scene.number} continues scene {source.number}, whose final latent is "
                 "missing; refusing to render it without conditioning."
             )
-        return {"init_latent_path": _media_path(source.final_latent.name)}, source
+        path = _media_path(source.final_latent.name)
+        return StartFrame({"init_latent_path": path}, source, Scene.LatentReuse.LATENT)
     if not source.last_frame:
         raise GenerationStateError(
             f"Scene {scene.number} continues scene {source.number}, whose last frame is missing; "
             "refusing to render it without conditioning."
         )
-    return {"init_image_path": _media_path(source.last_frame.name)}, source
+    path = _media_path(source.last_frame.name)
+    return StartFrame({"init_image_path": path}, source, Scene.LatentReuse.FIRST_FRAME)
+
+
+def _start_frame(generation: Generation, scene: Scene) -> StartFrame:
+    """The predecessor's end (latent reuse), else the scene's own start image, else the
+    generation's reference image, else nothing."""
+    if scene.continuous and generation.latent_reuse:
+        return _continuation(generation, scene)
+    for origin, file, digest in (
+        ("scene", scene.image, scene.image_sha256),
+        ("reference", generation.reference_image, generation.reference_image_sha256),
+    ):
+        if file:
+            fields = {"init_image_path": _media_path(file.name)}
+            return StartFrame(fields, image_source=origin, image_sha256=digest)
+    return StartFrame({})
+
+
+def _scene_request(
+    generation: Generation, scene: Scene, start: StartFrame, seed: int | None
+) -> tuple[SceneRequest, dict[str, Any]]:
+    """The provider request and the recipe stored before it is sent."""
+    spec = get_model(generation.model)
+    schema = stored_schema(generation.model) if spec.provider != LOCAL_PROVIDER else None
+    request = SceneRequest(
+        model=generation.model,
+        prompt=scene.prompt,
+        duration=scene.duration,
+        seed=seed,
+        width=generation.width,
+        height=generation.height,
+        fps=generation.fps,
+        webhook_url=_webhook_url(generation),
+        input_schema=schema.component if schema else None,
+        **start.request_fields,
+    )
+    conditioning = request.init_latent_path or request.init_image_path
+    recipe = {
+        "rendered": True,  # reused scenes (generations.iterate) say False and where from
+        "provider": generation.provider,
+        "model": generation.model,
+        # Only a community model's registry pin is ever sent; reported versions are recorded
+        # after submission as "reported_version".
+        "version": spec.version,
+        "schema_fingerprint": schema.fingerprint if schema else None,
+        "prompt": scene.prompt,
+        "duration": scene.duration,
+        "seed": seed,
+        "width": generation.width,
+        "height": generation.height,
+        "fps": generation.fps,
+        "start_image": (
+            {"source": start.image_source, "sha256": start.image_sha256}
+            if start.image_source
+            else None
+        ),
+        "latent_reuse": {
+            "method": start.method or None,
+            "source_scene": start.source.index if start.source else None,
+            "sha256": (media.sha256_file(conditioning) if start.method else None),
+        },
+    }
+    return request, recipe
 
 
 def _webhook_url(generation: Generation) -> str | None:
-    if generation.provider == "local" or not config.PUBLIC_URL:
+    if generation.provider == LOCAL_PROVIDER or not config.PUBLIC_URL:
         return None
-    return config.PUBLIC_URL.rstrip("/") + "/api/webhooks/replicate/"
+    return config.PUBLIC_URL.rstrip("/") + reverse("api:replicate-webhook")
 
 
 def _seed_for(generation: Generation, scene: Scene) -> int | None:
@@ -200,69 +278,42 @@ def run_scene(*, scene_id: int) -> Outcome:
     scene.refresh_from_db()
 
     try:
-        conditioning, source = _conditioning(generation, scene)
+        start = _start_frame(generation, scene)
     except GenerationStateError as exc:
         return fail_scene(scene_id=scene_id, message=str(exc))
-
     seed = _seed_for(generation, scene)
-    request = SceneRequest(
-        model=generation.model,
-        version=generation.model_version or None,
-        prompt=scene.prompt,
-        duration=scene.duration,
-        seed=seed,
-        width=generation.width,
-        height=generation.height,
-        fps=generation.fps,
-        webhook_url=_webhook_url(generation),
-        **conditioning,
-    )
-    conditioning_path = request.init_latent_path or request.init_image_path
-    conditioning_sha = media.sha256_file(conditioning_path) if conditioning_path else ""
-    method = ""
-    if request.init_latent_path:
-        method = Scene.LatentReuse.LATENT
-    elif request.init_image_path:
-        method = Scene.LatentReuse.FIRST_FRAME
-    recipe = {
-        "rendered": True,  # reused scenes (generations.iterate) say False and where from
-        "provider": generation.provider,
-        "model": generation.model,
-        "version": generation.model_version or None,
-        "prompt": scene.prompt,
-        "duration": scene.duration,
-        "seed": seed,
-        "width": generation.width,
-        "height": generation.height,
-        "fps": generation.fps,
-        "latent_reuse": {
-            "method": method or None,
-            "source_scene": source.index if source else None,
-            "sha256": conditioning_sha or None,
-        },
-    }
+    request, recipe = _scene_request(generation, scene, start, seed)
+    source = start.source
     Scene.objects.filter(pk=scene_id).update(
         recipe=recipe,
         seed=seed,
-        latent_reuse_method=method,
+        latent_reuse_method=start.method,
         latent_source=source,
-        conditioning_sha256=conditioning_sha,
+        conditioning_sha256=recipe["latent_reuse"]["sha256"] or "",
         conditioning_frame=(source.last_frame.name if source and source.last_frame else ""),
     )
-
     provider = get_provider(generation.provider)
     try:
         submission = provider.submit(request)
     except ProviderError as exc:
         return _submission_failed(scene_id=scene_id, error=exc)
+    return _record_submission(scene, submission, provider, seed=seed, recipe=recipe)
 
+
+def _record_submission(
+    scene: Scene, submission: Any, provider: Any, *, seed: int | None, recipe: dict[str, Any]
+) -> Outcome:
+    """Store an accepted prediction at once; say when the seed did not reach the model."""
+    # The version the prediction reported ("hidden" for official models) is a record only.
+    recipe = {**recipe, "reported_version": submission.model_version}
     # The provider has accepted (and may bill) this prediction: its id must reach the database
     # even across a database restart, or the scene would be submitted a second time.
     stored = _persist_through_outage(
-        lambda: Scene.objects.filter(pk=scene_id, status=Scene.Status.SUBMITTING).update(
+        lambda: Scene.objects.filter(pk=scene.pk, status=Scene.Status.SUBMITTING).update(
             status=Scene.Status.RUNNING,
             prediction_id=submission.prediction_id,
             provider_input=submission.provider_input,
+            recipe=recipe,
             seed_applied=submission.seed_applied if seed is not None else None,
             seed_note=submission.seed_note,
             model_version=submission.model_version or "",
@@ -272,20 +323,16 @@ def run_scene(*, scene_id: int) -> Outcome:
         # The scene was canceled (or its generation failed, or it was reset as lost) while the
         # provider worked: keep the id for the record and stop the prediction, so nothing runs
         # (and bills) unseen.
-        _abandon_prediction(scene_id, submission.prediction_id, provider)
+        _abandon_prediction(scene.pk, submission.prediction_id, provider)
         return Outcome()
     if seed is not None and not submission.seed_applied:
-        _add_warning(
-            generation.pk,
-            f"Scene {scene.number}: the seed was NOT applied "
-            f"({submission.seed_note or 'the model rejected it'}).",
-        )
-    if submission.model_version and not generation.model_version:
-        # Pin the version the provider actually ran, so a regeneration replays the same model.
-        Generation.objects.filter(pk=generation.pk, model_version="").update(
+        _add_warning(scene.generation_id, seed_warning(submission.seed_note or "not applied"))
+    if submission.model_version:
+        # A record of what ran (shown, embedded in the video); never sent back to the provider.
+        Generation.objects.filter(pk=scene.generation_id, model_version="").update(
             model_version=submission.model_version
         )
-    return advance_scene(scene_id=scene_id)
+    return advance_scene(scene_id=scene.pk)
 
 
 def _abandon_prediction(scene_id: int, prediction_id: str, provider: Any) -> None:
@@ -300,19 +347,23 @@ def _abandon_prediction(scene_id: int, prediction_id: str, provider: Any) -> Non
 
 
 def _persist_through_outage(write: Callable[[], Any], *, seconds: float = 30.0) -> Any:
-    """Run a write, retrying on a lost database connection for up to ``seconds``."""
-    deadline = time.monotonic() + seconds
-    delay = 0.2
-    while True:
-        try:
-            return write()
-        except (OperationalError, InterfaceError):
-            if time.monotonic() + delay > deadline:
+    """Run a write, retrying on a lost database connection for up to ``seconds`` (exponential
+    back-off from 0.2 s to 3 s: a PostgreSQL restart took 2-6 s in tests/integration)."""
+    for attempt in stamina.retry_context(
+        on=(OperationalError, InterfaceError),
+        attempts=None,
+        timeout=seconds,
+        wait_initial=0.2,
+        wait_max=3.0,
+    ):
+        with attempt:
+            try:
+                return write()
+            except (OperationalError, InterfaceError):
+                logger.warning("database unavailable while storing a prediction id; retrying")
+                connection.close()  # the next attempt opens a fresh connection
                 raise
-            logger.warning("database unavailable while storing a prediction id; retrying")
-            connection.close()
-            time.sleep(delay)
-            delay = min(delay * 2, 3.0)
+    raise AssertionError("unreachable: stamina re-raises the last error")
 
 
 def _submission_failed(*, scene_id: int, error: ProviderError) -> Outcome:
@@ -376,6 +427,9 @@ def _store_outputs(scene: Scene, provider: Any, state: PredictionState) -> None:
     latent_name = f"{folder}/{stem}.latent.npy"
     with tempfile.TemporaryDirectory(dir=settings.MEDIA_ROOT) as tmp:
         fetched = provider.fetch_output(state, Path(tmp))
+        # What the model really rendered (and billed), before normalising to the house rate;
+        # clips may arrive at another frame rate (minimax: 25 fps) and are resampled here.
+        output_seconds = media.probe(fetched.video_path).duration
         # Bring every clip to one house format on arrival, so stitching is a stream copy.
         normalized = Path(tmp) / "normalized.mp4"
         info = media.normalize(
@@ -393,12 +447,7 @@ def _store_outputs(scene: Scene, provider: Any, state: PredictionState) -> None:
         if has_latent:
             shutil.copyfile(fetched.latent_path, Path(tmp) / "latent.npy")
             Path(tmp, "latent.npy").replace(_media_path(latent_name))
-    spec = get_model(generation.model)
-    cost = (
-        Decimal(str(spec.price_per_second)) * Decimal(str(spec.rendered_seconds(scene.duration)))
-        if spec.price_per_second is not None
-        else None
-    )
+    cost = _actual_cost(generation, scene, output_seconds)
     Scene.objects.filter(pk=scene.pk, status=Scene.Status.RUNNING).update(
         status=Scene.Status.SUCCEEDED,
         clip=clip_name,
@@ -408,6 +457,14 @@ def _store_outputs(scene: Scene, provider: Any, state: PredictionState) -> None:
         cost=cost,
         finished_at=timezone.now(),
     )
+
+
+def _actual_cost(generation: Generation, scene: Scene, output_seconds: float) -> Decimal | None:
+    """Per second of output or per clip, as the model bills, at the resolution it was sent."""
+    spec = get_model(generation.model)
+    sent = scene.provider_input or {}
+    resolution = sent.get(spec.resolution_input) if spec.resolution_input else None
+    return spec.cost_of(output_seconds, resolution or spec.default_resolution)
 
 
 def _after_scene_succeeded(scene: Scene) -> Outcome:
@@ -542,20 +599,20 @@ def finish_generation(*, generation_id: uuid.UUID, allow_restitch: bool = False)
                 matched = [clips[0]]
                 for scene, clip in zip(scenes[1:], clips[1:], strict=True):
                     out = Path(tmp) / f"matched-{scene.number:02d}.mp4"
-                    coherence.color_match_clip(clip, clips[0], out)
+                    colour.color_match_clip(clip, clips[0], out)
                     matched.append(out)
                 clips = matched
             stitched = Path(tmp) / "video.mp4"
             info = media.concat(clips, stitched, metadata=recipe_metadata(generation))
             _set_progress(generation_id, stage="scoring coherence", progress=95)
-            report = coherence.score_clips(
+            report = score.score_clips(
                 [
-                    coherence.SceneClip(index=s.index, path=clip, continuous=s.continuous)
+                    score.SceneClip(index=s.index, path=clip, continuous=s.continuous)
                     for s, clip in zip(scenes, clips, strict=True)
                 ]
             )
             stitched.replace(_media_path(name))
-    except (media.MediaError, coherence.CoherenceError, OSError, ValueError) as exc:
+    except (media.MediaError, CoherenceError, OSError, ValueError) as exc:
         fail_generation(generation_id=generation_id, message=f"Stitching failed: {exc}")
         return False
     costs = [s.cost for s in scenes if s.cost is not None]

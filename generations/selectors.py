@@ -19,10 +19,6 @@ def generations_visible_to(user: Any) -> QuerySet[Generation]:
     return queryset.filter(owner=user)
 
 
-def get_generation(*, generation_id: uuid.UUID | str) -> Generation:
-    return Generation.objects.get(pk=generation_id)
-
-
 def find_generation(reference: str) -> Generation | None:
     """A generation by its UUID, or None when the reference is not a UUID or matches nothing."""
     try:

@@ -9,18 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from coherence_project.conf import config
-from generations import orchestration
+from generations import hosted, orchestration
 from generations.coherence_settings import merge_coherence_settings
 from generations.models import SEED_MAX, Generation, IdempotencyKey, Scene
 from generations.queue import enqueue_advance, enqueue_start_generation
 from generations.selectors import find_generation, idempotency_record
-from pipeline import media, previews
+from pipeline import media, planning, previews
+from pipeline.compare import NOT_COMPARED, ClipComparison, compare_videos
 from pipeline.providers import get_provider
 from pipeline.providers.base import ProviderError
 from pipeline.providers.registry import (
@@ -123,27 +123,10 @@ def resolve_model(*, provider: str | None, model: str | None) -> tuple[str, str]
     return provider, model
 
 
-def create_generation(
-    *,
-    scenes: Any,
-    title: str = "",
-    coherence_settings: Any = None,
-    provider: str | None = None,
-    model: str | None = None,
-    model_version: str = "",
-    seed: Any = None,
-    owner: Any = None,
-    source_generation: Generation | None = None,
-    quality: Any = Generation.Quality.FULL,
-    enqueue: bool = True,
-) -> Generation:
-    """Validate and store a Generation with its Scenes, then enqueue its start after commit.
-
-    ``quality="preview"`` stores the plan at the model's cheapest settings (``preview_plan``).
-
-    All validation happens before the first write, and the writes are atomic: a bad plan leaves the
-    database unchanged.
-    """
+def _validated(
+    *, scenes: Any, coherence_settings: Any, seed: Any, provider: Any, model: Any, title: Any
+) -> dict[str, Any]:
+    """Every request-level check, with all their errors in one ValidationError."""
     errors: dict[str, Any] = {}
     results: dict[str, Any] = {}
     checks = {
@@ -151,7 +134,6 @@ def create_generation(
         "settings": lambda: merge_coherence_settings(coherence_settings),
         "seed": lambda: validate_seed(seed),
         "model": lambda: resolve_model(provider=provider, model=model),
-        "quality": lambda: validate_quality(quality),
     }
     for name, check in checks.items():
         try:
@@ -162,41 +144,132 @@ def create_generation(
         errors["title"] = ["The title must be text of at most 200 characters."]
     if errors:
         raise ValidationError(errors)
-
-    plan, merged, seed_value = results["plan"], results["settings"], results["seed"]
-    provider, model = results["model"]
-    if seed_value is not None and not merged["seed_control"]:
+    if results["seed"] is not None and not results["settings"]["seed_control"]:
         raise ValidationError({"seed": "A seed was given but seed control is off."})
-    spec = get_model(model)
+    return results
+
+
+def _check_continuity(spec: Any, plan: list[dict[str, Any]], merged: dict[str, Any]) -> None:
     if merged["latent_reuse"] and not spec.can_continue and any(s["continuous"] for s in plan):
         raise ValidationError(
             {
-                "model": f"Model {model!r} has no first-frame image input, so it cannot continue a "
-                "scene; turn latent_reuse off or mark no scene continuous."
+                "model": f"Model {spec.name!r} has no first-frame image input, so it cannot "
+                "continue a scene; turn latent_reuse off or mark no scene continuous."
             }
         )
 
-    width, height = config.VIDEO_WIDTH, config.VIDEO_HEIGHT
-    if results["quality"] == Generation.Quality.PREVIEW:
-        plan, (width, height) = preview_plan(spec, plan, width=width, height=height)
+
+@dataclass(frozen=True)
+class PlanReview:
+    """What ``review_plan`` settled: the normalised plan, its model and what it will cost."""
+
+    plan: list[dict[str, Any]]
+    settings: dict[str, Any]
+    seed: int | None
+    provider: str
+    model: str
+    hosted: hosted.HostedPlan
+    scene_images: dict[int, Any]
+    reference_image: Any
+
+
+def review_plan(
+    *,
+    scenes: Any,
+    title: str = "",
+    coherence_settings: Any = None,
+    provider: str | None = None,
+    model: str | None = None,
+    seed: Any = None,
+    reference_image: Any = None,
+) -> PlanReview:
+    """Validate a plan against its model without writing anything: images decodable and within
+    limits, the model's required inputs fillable, the cost estimated and under the cap."""
+    scenes, raw_images = hosted.split_images(scenes)
+    results = _validated(
+        scenes=scenes,
+        coherence_settings=coherence_settings,
+        seed=seed,
+        provider=provider,
+        model=model,
+        title=title,
+    )
+    plan, merged = results["plan"], results["settings"]
+    provider, model = results["model"]
+    spec = get_model(model)
+    _check_continuity(spec, plan, merged)
+    scene_images, reference = hosted.read_images(raw_images, reference_image)
+    settled = hosted.settle_plan(
+        spec=spec,
+        plan=plan,
+        merged_settings=merged,
+        scene_images=scene_images,
+        has_reference=reference is not None,
+    )
+    return PlanReview(
+        plan, merged, results["seed"], provider, model, settled, scene_images, reference
+    )
+
+
+def create_generation(
+    *,
+    scenes: Any,
+    title: str = "",
+    coherence_settings: Any = None,
+    provider: str | None = None,
+    model: str | None = None,
+    model_version: str = "",
+    seed: Any = None,
+    reference_image: Any = None,
+    owner: Any = None,
+    source_generation: Generation | None = None,
+    quality: Any = Generation.Quality.FULL,
+    enqueue: bool = True,
+) -> Generation:
+    """Validate and store a Generation with its Scenes, then enqueue its start after commit.
+
+    ``quality="preview"`` stores the plan at the model's cheapest settings (``preview_plan``).
+
+    All validation (``review_plan``) happens before the first write, and the writes are atomic:
+    a bad plan leaves the database unchanged and no prediction is ever created for it.
+    ``model_version`` is a record only (what a source generation's predictions reported); it is
+    never sent to a provider.
+    """
+    quality = validate_quality(quality)
+    review = review_plan(
+        scenes=scenes,
+        title=title,
+        coherence_settings=coherence_settings,
+        provider=provider,
+        model=model,
+        seed=seed,
+        reference_image=reference_image,
+    )
+    shape = _shape(review, quality)
     with transaction.atomic():
-        generation = Generation.objects.create(
+        generation = Generation(
             owner=owner,
             title=title,
-            coherence_settings=merged,
-            seed_value=seed_value,
-            provider=provider,
-            model=model,
+            coherence_settings=review.settings,
+            seed_value=review.seed,
+            provider=review.provider,
+            model=review.model,
             model_version=model_version or "",
-            width=width,
-            height=height,
+            width=shape.width,
+            height=shape.height,
             fps=config.VIDEO_FPS,
             source_generation=source_generation,
-            quality=results["quality"],
+            quality=quality,
+            estimated_cost=shape.estimated_cost,
+            warnings=list(review.hosted.warnings),
         )
-        Scene.objects.bulk_create(
-            Scene(generation=generation, index=index, **scene) for index, scene in enumerate(plan)
-        )
+        rows = [
+            Scene(generation=generation, index=index, **scene)
+            for index, scene in enumerate(shape.plan)
+        ]
+        hosted.store_images(generation, rows, review.scene_images, review.reference_image)
+        generation.save(force_insert=True)
+        Scene.objects.bulk_create(rows)
         if enqueue:
             transaction.on_commit(lambda: enqueue_start_generation(generation.pk))
     return generation
@@ -227,12 +300,48 @@ def preview_plan(
     return shaped, previews.preview_size(spec, width, height, scale=config.PREVIEW_SCALE)
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """The plan as it will be stored: at full quality, or shortened and smaller as a preview."""
+
+    plan: list[dict[str, Any]]
+    width: int
+    height: int
+    estimated_cost: Any
+
+
+def _shape(review: PlanReview, quality: str) -> _Shape:
+    width, height = config.VIDEO_WIDTH, config.VIDEO_HEIGHT
+    if quality != Generation.Quality.PREVIEW:
+        return _Shape(review.plan, width, height, review.hosted.estimate.total)
+    spec = get_model(review.model)
+    plan, (width, height) = preview_plan(spec, review.plan, width=width, height=height)
+    estimate = planning.estimate_cost(
+        spec, [s["duration"] for s in plan], width=width, height=height, fps=config.VIDEO_FPS
+    )
+    return _Shape(plan, width, height, estimate.total)
+
+
+def _stored_bytes(file: Any) -> bytes | None:
+    if not file:
+        return None
+    with file.open("rb") as fh:
+        return fh.read()
+
+
 def plan_of(generation: Generation) -> list[dict[str, Any]]:
-    """The plan as it was asked for (a preview's planned durations, not its shortened ones)."""
-    return [
-        {"prompt": s.prompt, "duration": s.plan_duration, "continuous": s.continuous}
-        for s in generation.scenes.order_by("index")
-    ]
+    """The generation's plan, with each scene's start image (bytes) when it had one."""
+    plan = []
+    for scene in generation.scenes.order_by("index"):
+        item: dict[str, Any] = {
+            "prompt": scene.prompt,
+            "duration": scene.plan_duration,  # a preview's plan, not its shortened durations
+            "continuous": scene.continuous,
+        }
+        if scene.image:
+            item["image"] = _stored_bytes(scene.image)
+        plan.append(item)
+    return plan
 
 
 def regenerate_generation(
@@ -265,6 +374,7 @@ def regenerate_generation(
         model=source.model,
         model_version=source.model_version,
         seed=seed,
+        reference_image=_stored_bytes(source.reference_image),
         owner=owner if owner is not None else source.owner,
         source_generation=source,
         quality=source.quality,
@@ -279,8 +389,17 @@ class IdempotencyKeyReused(Exception):
     """An Idempotency-Key sent again with a different request: refused, nothing is created."""
 
 
+def _fingerprint_value(value: Any) -> str:
+    # Uploaded images arrive as bytes: the same key with another image is another request.
+    if isinstance(value, bytes | bytearray):
+        return "sha256:" + hashlib.sha256(value).hexdigest()
+    return str(value)
+
+
 def _request_fingerprint(fields: dict[str, Any]) -> str:
-    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    canonical = json.dumps(
+        fields, sort_keys=True, separators=(",", ":"), default=_fingerprint_value
+    )
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -416,64 +535,6 @@ def replay_recipe(
 
 
 # --- did a regeneration reproduce its source? -------------------------------------------------
-
-IDENTICAL = "identical"
-SIMILAR = "similar"
-DIFFERENT = "different"
-NOT_COMPARED = "not compared"
-# Two clips are "similar" when every sampled frame pair has an SSIM of at least this. Codec noise
-# alone (re-encoding the same frames) stays above it (~0.97 even at 128x72); another seed's palette
-# and texture fall far below it (~0.45). docs/staff.md explains the verdicts.
-SIMILAR_MIN_SSIM = 0.95
-COMPARE_SAMPLES = 8
-
-
-@dataclass(frozen=True)
-class ClipComparison:
-    label: str
-    verdict: str
-    bytes_equal: bool = False
-    frames_equal: bool = False
-    min_ssim: float | None = None
-    mean_ssim: float | None = None
-    note: str = ""
-
-
-def compare_videos(
-    original: Path, regenerated: Path, *, label: str, samples: int = COMPARE_SAMPLES
-) -> ClipComparison:
-    """Compare two videos: byte equality, exact equality of sampled frames, and their SSIM."""
-    try:
-        if media.sha256_file(original) == media.sha256_file(regenerated):
-            return ClipComparison(label, IDENTICAL, True, True, 1.0, 1.0)
-        info_a, info_b = media.probe(original), media.probe(regenerated)
-        if (info_a.width, info_a.height) != (info_b.width, info_b.height):
-            return ClipComparison(
-                label,
-                DIFFERENT,
-                note=f"sizes differ: {info_a.width}x{info_a.height} vs "
-                f"{info_b.width}x{info_b.height}",
-            )
-        frames_a = media.sample_frames(original, samples)
-        frames_b = media.sample_frames(regenerated, samples)
-    except media.MediaError as exc:
-        return ClipComparison(label, NOT_COMPARED, note=str(exc))
-    same_length = info_a.frame_count == info_b.frame_count
-    frames_equal = same_length and all(
-        np.array_equal(a, b) for a, b in zip(frames_a, frames_b, strict=True)
-    )
-    scores = [media.ssim(a, b) for a, b in zip(frames_a, frames_b, strict=True)]
-    low, mean = min(scores), sum(scores) / len(scores)
-    if frames_equal:
-        verdict = IDENTICAL
-    elif low >= SIMILAR_MIN_SSIM:
-        verdict = SIMILAR
-    else:
-        verdict = DIFFERENT
-    note = (
-        "" if same_length else f"frame counts differ: {info_a.frame_count} vs {info_b.frame_count}"
-    )
-    return ClipComparison(label, verdict, False, frames_equal, low, mean, note)
 
 
 def compare_regeneration(*, original: Generation, regenerated: Generation) -> list[ClipComparison]:

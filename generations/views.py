@@ -20,7 +20,7 @@ from generations.selectors import (
     generation_recipe,
     generations_visible_to,
 )
-from pipeline.coherence import render_report_svg
+from pipeline.coherence.drawing import render_report_svg
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class TimelineScene:
     # the continuity the coherence report measured there.
     boundary_kind: str | None
     boundary_continuity: float | None
+    # Planned continuous but the coherence report saw a cut there.
+    failed_handover: bool = False
 
 
 def build_timeline(generation: Generation, scenes: list[Scene]) -> list[TimelineScene]:
@@ -47,6 +49,7 @@ def build_timeline(generation: Generation, scenes: list[Scene]) -> list[Timeline
                 if scene.index == 0
                 else ("continuous" if scene.continuous else "cut"),
                 boundary_continuity=boundary["continuity"] if boundary else None,
+                failed_handover=bool(boundary and boundary.get("failed_handover")),
             )
         )
     return timeline

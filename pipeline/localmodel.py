@@ -35,9 +35,6 @@ from PIL import Image
 
 from pipeline import media
 
-MODEL_NAME = "coherence-local"
-MODEL_VERSION = "1"
-
 LATENT_CHANNELS = 4
 LATENT_SCALE = 8
 
@@ -284,14 +281,17 @@ def encode_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def _cover_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The array counterpart of ``media``'s frame resize (PIL instead of swscale), same geometry."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image must be HxWx3 uint8 RGB, got {image.shape} {image.dtype}")
     if image.shape[:2] == (height, width):
         return image
-    scale = max(width / image.shape[1], height / image.shape[0])
-    size = (max(width, round(image.shape[1] * scale)), max(height, round(image.shape[0] * scale)))
-    scaled = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BICUBIC))
-    top, left = (size[1] - height) // 2, (size[0] - width) // 2
+    scaled_w, scaled_h, top, left = media.cover_geometry(
+        image.shape[1], image.shape[0], width, height
+    )
+    scaled = np.asarray(
+        Image.fromarray(image).resize((scaled_w, scaled_h), Image.Resampling.BICUBIC)
+    )
     return scaled[top : top + height, left : left + width]
 
 

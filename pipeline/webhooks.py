@@ -56,6 +56,9 @@ def _secret_key(secret: str) -> bytes:
         raise ValueError("webhook secret must look like whsec_<base64>") from exc
 
 
+SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+
+
 def sign_webhook(
     *, secret: str, webhook_id: str, timestamp: int, body: bytes | str
 ) -> dict[str, str]:
@@ -85,6 +88,13 @@ def verify_replicate_webhook(
     401 for a wrong signature, and 500 when our own secret is missing or malformed — a 5xx makes
     Replicate retry the delivery, which is what we want while the configuration gets fixed.
     """
+    _check_secret(secret)
+    lowered, text = _readable_delivery(headers, body)
+    _check_signature(lowered, text, secret, tolerance)
+    return _prediction_json(text)
+
+
+def _check_secret(secret: str) -> None:
     if not secret:
         raise WebhookRejected("REPLICATE_WEBHOOK_SECRET is not configured", 500)
     try:
@@ -92,12 +102,11 @@ def verify_replicate_webhook(
     except ValueError as exc:
         raise WebhookRejected(f"REPLICATE_WEBHOOK_SECRET is malformed: {exc}", 500) from exc
 
+
+def _readable_delivery(headers: Mapping[str, str], body: bytes) -> tuple[dict[str, str], str]:
+    """The headers (lower-cased) and the body as text, or a 400 saying what is missing."""
     lowered = {key.lower(): value for key, value in headers.items()}
-    missing = [
-        name
-        for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
-        if not lowered.get(name)
-    ]
+    missing = [name for name in SIGNATURE_HEADERS if not lowered.get(name)]
     if missing:
         raise WebhookRejected(f"missing webhook header(s): {', '.join(missing)}", 400)
     if not body:
@@ -108,7 +117,21 @@ def verify_replicate_webhook(
         raise WebhookRejected("webhook body is not UTF-8", 400) from exc
     if not lowered["webhook-timestamp"].strip().isdigit():
         raise WebhookRejected("webhook timestamp is not an integer", 400)
+    return lowered, text
 
+
+# What each error of the Standard Webhooks validator means for the sender.
+_VALIDATION_ERRORS: tuple[tuple[type[Exception] | tuple[type[Exception], ...], str, int], ...] = (
+    ((MissingWebhookHeaderError, MissingWebhookBodyError), "", 400),
+    (InvalidTimestampError, "stale webhook: ", 400),
+    (InvalidSecretKeyError, "REPLICATE_WEBHOOK_SECRET is malformed: ", 500),
+    (InvalidSignatureError, "bad webhook signature: ", 401),
+    # A signature that is not base64 trips the decoder inside validate(): still a bad signature.
+    ((binascii.Error, ValueError), "bad webhook signature: ", 401),
+)
+
+
+def _check_signature(lowered: dict[str, str], text: str, secret: str, tolerance: int) -> None:
     try:
         Webhooks.validate(
             headers=lowered,
@@ -116,18 +139,14 @@ def verify_replicate_webhook(
             secret=WebhookSigningSecret(key=secret),
             tolerance=tolerance,
         )
-    except (MissingWebhookHeaderError, MissingWebhookBodyError) as exc:
-        raise WebhookRejected(str(exc), 400) from exc
-    except InvalidTimestampError as exc:
-        raise WebhookRejected(f"stale webhook: {exc}", 400) from exc
-    except InvalidSecretKeyError as exc:
-        raise WebhookRejected(f"REPLICATE_WEBHOOK_SECRET is malformed: {exc}", 500) from exc
-    except InvalidSignatureError as exc:
-        raise WebhookRejected(f"bad webhook signature: {exc}", 401) from exc
-    except (binascii.Error, ValueError) as exc:
-        # A signature that is not base64 trips the decoder inside validate(): still a bad signature.
-        raise WebhookRejected(f"bad webhook signature: {exc}", 401) from exc
+    except Exception as exc:
+        for kinds, prefix, status in _VALIDATION_ERRORS:
+            if isinstance(exc, kinds):
+                raise WebhookRejected(f"{prefix}{exc}", status) from exc
+        raise
 
+
+def _prediction_json(text: str) -> dict[str, Any]:
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -8,6 +8,8 @@ only checks the envelope (an object, known keys, storable text) before the servi
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -19,9 +21,9 @@ from rest_framework.settings import api_settings
 from coherence_project.conf import config
 from generations.api.iterate_serializers import QualityField, quality_field, variations_fields
 from generations.coherence_settings import SEED_MODES
-from generations.iterate.estimates import generation_estimate
 from generations.models import SEED_MAX, Generation, Scene
 from generations.services import DEFAULT_MODELS
+from pipeline.images import MAX_IMAGE_BYTES
 
 # --- reading request bodies -----------------------------------------------------------------------
 
@@ -45,6 +47,43 @@ def _unstorable_text(value: Any, path: str) -> dict[str, list[str]]:
         for index, item in enumerate(value):
             errors.update(_unstorable_text(item, f"{path}.{index}" if path else str(index)))
     return errors
+
+
+_SCENE_IMAGE_PART = re.compile(r"^scenes\.(\d+)\.image$")
+
+
+def _upload_bytes(upload: Any, name: str) -> bytes:
+    if getattr(upload, "size", 0) > MAX_IMAGE_BYTES:
+        raise serializers.ValidationError({name: ["The image is larger than 10 MB."]})
+    return upload.read()
+
+
+def read_multipart(data: Any, files: Any, *, allowed: Iterable[str]) -> dict[str, Any]:
+    """A multipart create: the JSON body in a ``plan`` part, images as file parts named
+    ``reference_image`` and ``scenes.N.image``. Refused with a 400 when anything else is sent."""
+    extra = sorted(set(data) - {"plan"})
+    if "plan" not in data or extra:
+        raise serializers.ValidationError(
+            {"plan": ["A multipart create sends the JSON body in one part named 'plan'."]}
+        )
+    try:
+        body = read_body(json.loads(data["plan"]), allowed=allowed)
+    except json.JSONDecodeError as exc:
+        raise serializers.ValidationError({"plan": [f"Not valid JSON: {exc.msg}."]}) from None
+    scenes = body.get("scenes")
+    for name, upload in files.items():
+        match = _SCENE_IMAGE_PART.match(name)
+        if name == "reference_image":
+            body["reference_image"] = _upload_bytes(upload, name)
+        elif match and isinstance(scenes, list) and int(match.group(1)) < len(scenes):
+            index = int(match.group(1))
+            if isinstance(scenes[index], dict):
+                scenes[index] = {**scenes[index], "image": _upload_bytes(upload, name)}
+        else:
+            raise serializers.ValidationError(
+                {name: ["Unknown file part; use reference_image or scenes.N.image."]}
+            )
+    return body
 
 
 def read_body(data: Any, *, allowed: Iterable[str]) -> dict[str, Any]:
@@ -78,6 +117,13 @@ class SceneInputSerializer(serializers.Serializer):
         required=False,
         default=False,
         help_text="Carries on from the previous scene (latent reuse). Never on the first scene.",
+    )
+    image = serializers.CharField(
+        required=False,
+        help_text="The scene's start image: a base64 data URI or an https URL (or, in a "
+        "multipart create, a file part named `scenes.N.image`). PNG, JPEG or WebP, at most 10 MB "
+        "and 4096 px a side. Models that require an image (wan-2.2-i2v-fast, kling-v2.1) need one "
+        "for every chain head, here or as `reference_image`.",
     )
 
 
@@ -124,6 +170,11 @@ class GenerationCreateSerializer(serializers.Serializer):
     )
     quality = quality_field()
     variations, variations_scope = variations_fields()
+    reference_image = serializers.CharField(
+        required=False,
+        help_text="Start image of every chain head without its own `image`: a base64 data URI, "
+        "an https URL, or a file part of that name in a multipart create.",
+    )
 
     FIELDS = (
         "title",
@@ -135,6 +186,7 @@ class GenerationCreateSerializer(serializers.Serializer):
         "quality",
         "variations",
         "variations_scope",
+        "reference_image",
     )
 
 
@@ -240,6 +292,9 @@ class SceneSerializer(serializers.ModelSerializer):
     provider_input = serializers.JSONField(
         read_only=True, allow_null=True, help_text="The exact input the provider accepted."
     )
+    image_url = serializers.FileField(
+        source="image", read_only=True, allow_null=True, help_text="The scene's own start image."
+    )
     clip_url = serializers.FileField(source="clip", read_only=True, allow_null=True)
     last_frame_url = serializers.FileField(source="last_frame", read_only=True, allow_null=True)
     conditioning_frame_url = serializers.FileField(
@@ -267,6 +322,8 @@ class SceneSerializer(serializers.ModelSerializer):
             "provider_input",
             "model_version",
             "prediction_id",
+            "image_url",
+            "image_sha256",
             "clip_url",
             "last_frame_url",
             "conditioning_frame_url",
@@ -310,6 +367,8 @@ class GenerationSummarySerializer(serializers.ModelSerializer):
             "provider",
             "model",
             "coherence_score",
+            "estimated_cost",
+            "cost",
             "video_url",
             "source_generation",
             "quality",
@@ -328,9 +387,11 @@ class GenerationDetailSerializer(GenerationSummarySerializer):
         help_text="Seconds from start to finish (null while it runs)."
     )
     scenes = SceneSerializer(many=True, read_only=True)
-    estimated_cost = serializers.SerializerMethodField(
-        help_text="What its rendered scenes cost at the model's price (reused scenes: 0), "
-        "known before it runs; null when the price is unknown."
+    reference_image_url = serializers.FileField(
+        source="reference_image",
+        read_only=True,
+        allow_null=True,
+        help_text="The start image of every chain head that has none of its own.",
     )
 
     class Meta(GenerationSummarySerializer.Meta):
@@ -342,8 +403,8 @@ class GenerationDetailSerializer(GenerationSummarySerializer):
             "height",
             "fps",
             "frame_count",
-            "cost",
-            "estimated_cost",
+            "reference_image_url",
+            "reference_image_sha256",
             "warnings",
             "error",
             "updated_at",
@@ -357,19 +418,28 @@ class GenerationDetailSerializer(GenerationSummarySerializer):
     def get_wall_seconds(self, generation: Generation) -> float | None:
         return _seconds_between(generation.started_at, generation.finished_at)
 
-    @extend_schema_field(serializers.DecimalField(max_digits=12, decimal_places=4, allow_null=True))
-    def get_estimated_cost(self, generation: Generation) -> str | None:
-        cost = generation_estimate(generation)
-        return None if cost is None else f"{cost:.4f}"
 
-
+# Fields marked ``required=False`` exist in one report version only ("coherence-v1" reports stored
+# before v2 keep their own keys); a missing one is left out of the response, never an error.
 class SceneScoreSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     style_to_first = serializers.FloatField()
     style_to_prev = serializers.FloatField(allow_null=True)
     style_mean = serializers.FloatField()
     stability = serializers.FloatField()
-    flicker_mae = serializers.FloatField()
+    flicker = serializers.FloatField(
+        required=False, help_text="Brightness jitter after motion compensation (0.1 = 10 %)."
+    )
+    noise = serializers.FloatField(
+        required=False, help_text="Motion-compensated frame-to-frame residual, 0-255 luma."
+    )
+    internal_cuts = serializers.ListField(
+        child=serializers.FloatField(),
+        required=False,
+        help_text="Seconds from the clip's start of every cut found inside the scene.",
+    )
+    duration = serializers.FloatField(required=False)
+    flicker_mae = serializers.FloatField(required=False, help_text="coherence-v1 only.")
     lab_mean = serializers.ListField(child=serializers.FloatField())
     lab_std = serializers.ListField(child=serializers.FloatField())
     frames = serializers.IntegerField()
@@ -378,11 +448,26 @@ class SceneScoreSerializer(serializers.Serializer):
 class BoundaryScoreSerializer(serializers.Serializer):
     from_index = serializers.IntegerField()
     to_index = serializers.IntegerField()
-    kind = serializers.ChoiceField(choices=["continuous", "cut"])
-    continuous = serializers.BooleanField()
-    ssim = serializers.FloatField()
-    color_distance = serializers.FloatField(help_text="Mean CIEDE2000 across the cut.")
+    kind = serializers.ChoiceField(
+        choices=["continuous", "cut"], allow_null=True, help_text="What the plan asked for."
+    )
+    continuous = serializers.BooleanField(allow_null=True, help_text="The plan's flag.")
+    verdict = serializers.ChoiceField(
+        choices=["continuous", "cut"],
+        required=False,
+        help_text="What the pixels show, whatever the plan says (continuity vs. the threshold).",
+    )
+    failed_handover = serializers.BooleanField(
+        required=False, help_text="Planned continuous but seen as a cut."
+    )
     continuity = serializers.FloatField()
+    similarity = serializers.FloatField(required=False)
+    structure = serializers.FloatField(required=False)
+    chroma_shift = serializers.FloatField(required=False)
+    motion_consistency = serializers.FloatField(required=False)
+    motion = serializers.DictField(child=serializers.FloatField(), required=False)
+    ssim = serializers.FloatField(required=False, help_text="coherence-v1 only.")
+    color_distance = serializers.FloatField(required=False, help_text="coherence-v1 only.")
     style_similarity = serializers.FloatField()
 
 
@@ -390,12 +475,14 @@ class CoherenceReportSerializer(serializers.Serializer):
     score = serializers.FloatField(help_text="0..1, the weighted mean of the components.")
     style = serializers.FloatField()
     continuity = serializers.FloatField(
-        allow_null=True, help_text="null when the plan has a single scene."
+        allow_null=True, help_text="null when the video has a single scene."
     )
     stability = serializers.FloatField()
     weights = serializers.DictField(child=serializers.FloatField())
     scenes = SceneScoreSerializer(many=True)
     boundaries = BoundaryScoreSerializer(many=True)
+    failed_handovers = serializers.IntegerField(required=False)
+    threshold = serializers.FloatField(required=False, help_text="Continuity below it is a cut.")
     notes = serializers.ListField(child=serializers.CharField())
     version = serializers.CharField()
 

@@ -1,5 +1,9 @@
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 from rest_framework.routers import SimpleRouter
 
 from generations.api.views import (
@@ -22,6 +26,7 @@ urlpatterns = [
     path("webhooks/replicate/", ReplicateWebhookView.as_view(), name="replicate-webhook"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
     # Last: any other /api/ path is a JSON 404 in the API's error shape.
     re_path(r"^", api_not_found),
 ]

@@ -23,7 +23,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, generics, mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -49,6 +49,7 @@ from generations.api.serializers import (
     HealthSerializer,
     RegenerateSerializer,
     read_body,
+    read_multipart,
 )
 from generations.api.throttles import GenerationCreateThrottle
 from generations.iterate.variations import create_with_variations
@@ -160,6 +161,15 @@ class GenerationViewSet(
     ordering_fields = ["created_at", "updated_at", "finished_at", "status", "coherence_score"]
     ordering = ["-created_at"]
 
+    def initialize_request(self, request: Any, *args: Any, **kwargs: Any) -> Request:
+        # Only create takes multipart (a plan with image files); everything else is JSON only.
+        self._multipart = self.action_map.get(request.method.lower()) == "create"
+        return super().initialize_request(request, *args, **kwargs)
+
+    def get_parsers(self) -> list:
+        parsers = super().get_parsers()
+        return [*parsers, MultiPartParser()] if getattr(self, "_multipart", False) else parsers
+
     def get_queryset(self) -> QuerySet[Generation]:
         queryset = generations_visible_to(self.request.user)
         if self.action == "list":
@@ -216,10 +226,13 @@ class GenerationViewSet(
         },
     )
     def create(self, request: Request) -> Response:
-        fields = {
-            "scenes": None,
-            **read_body(request.data, allowed=GenerationCreateSerializer.FIELDS),
-        }
+        allowed = GenerationCreateSerializer.FIELDS
+        body = (
+            read_multipart(request.POST, request.FILES, allowed=allowed)
+            if request.content_type.startswith("multipart/")
+            else read_body(request.data, allowed=allowed)
+        )
+        fields = {"scenes": None, **body}
         key = request.headers.get(IDEMPOTENCY_HEADER)
         # With "variations" the generation waits for a choice while its variations render.
         creator = create_with_variations if "variations" in fields else create_generation

@@ -1,36 +1,20 @@
-"""Estimated cost before anything runs: of a stored generation (its scenes still to render; a
-reused scene costs nothing), and of a create request at full quality, as a preview, and with
-seed variations."""
+"""Estimated cost of a create request before anything runs: at full quality, as a preview, and
+with seed variations. (A stored generation's estimate is ``Generation.estimated_cost``; after
+reuse it counts only the scenes to render, ``reuse.settle_estimate``.)"""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
 
 from coherence_project.conf import config
 from generations.iterate.variations import FIRST_SCENE, PLAN, variation_errors
-from generations.models import Generation
 from generations.services import preview_plan, resolve_model, validate_plan
-from pipeline import estimate
+from pipeline.planning import estimate_cost
 from pipeline.providers.registry import get_model
 
 CURRENCY = "USD"
-
-
-def generation_estimate(generation: Generation) -> Decimal | None:
-    """What rendering this generation costs: its scenes that are (or were) rendered, not the
-    ones copied from another generation. None when the model's price is unknown."""
-    spec = get_model(generation.model)
-    rendered = [
-        scene.duration
-        for scene in generation.scenes.all()
-        if (scene.recipe or {}).get("rendered", True)
-    ]
-    return estimate.plan_cost(
-        spec, rendered, width=generation.width, height=generation.height, fps=generation.fps
-    )
 
 
 def request_estimate(
@@ -53,8 +37,8 @@ def request_estimate(
     durations = [scene["duration"] for scene in plan]
     preview, (width, height) = preview_plan(spec, plan, width=full["width"], height=full["height"])
     small = {"width": width, "height": height, "fps": config.VIDEO_FPS}
-    full_cost = estimate.plan_cost(spec, durations, **full)
-    preview_cost = estimate.plan_cost(spec, [s["duration"] for s in preview], **small)
+    full_cost = estimate_cost(spec, durations, **full).total
+    preview_cost = estimate_cost(spec, [s["duration"] for s in preview], **small).total
     result: dict[str, Any] = {
         "provider": provider,
         "model": model,
@@ -68,7 +52,7 @@ def request_estimate(
         each = (
             preview_cost
             if variations_scope == PLAN
-            else estimate.plan_cost(spec, durations[:1], **full)
+            else estimate_cost(spec, durations[:1], **full).total
         )
         result["variations"] = None if each is None else each * variations
     return result

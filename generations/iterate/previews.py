@@ -11,11 +11,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from coherence_project.conf import config
-from generations.iterate.reuse import derive_generation, reuse_matching
+from generations.iterate.reuse import derive_generation, reuse_matching, settle_estimate
 from generations.models import Generation
 from generations.queue import enqueue_start_generation
 from generations.services import plan_of
-from pipeline import estimate
+from pipeline.planning import estimate_cost
 from pipeline.providers.registry import get_model
 
 
@@ -36,13 +36,13 @@ def check_finalizable(preview: Generation) -> None:
 def finalize_estimate(preview: Generation) -> Decimal | None:
     """What the full-quality render of the preview's plan costs."""
     durations = [scene["duration"] for scene in plan_of(preview)]
-    return estimate.plan_cost(
+    return estimate_cost(
         get_model(preview.model),
         durations,
         width=config.VIDEO_WIDTH,
         height=config.VIDEO_HEIGHT,
         fps=config.VIDEO_FPS,
-    )
+    ).total
 
 
 def finalize_preview(
@@ -59,6 +59,7 @@ def finalize_preview(
             title=title,
         )
         reuse_matching(source=preview, target=generation)
+        settle_estimate(generation)
         if enqueue:
             transaction.on_commit(lambda: enqueue_start_generation(generation.pk))
     return generation

@@ -12,11 +12,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from coherence_project.conf import config
-from generations.iterate.reuse import can_reuse, derive_generation, reuse_render
+from generations.iterate.reuse import can_reuse, derive_generation, reuse_render, settle_estimate
 from generations.models import Generation, Scene
 from generations.queue import enqueue_start_generation
 from generations.services import KEEP_SEED, plan_of, validate_seed
-from pipeline import estimate, previews
+from pipeline import previews
+from pipeline.planning import estimate_cost
 from pipeline.providers.registry import get_model
 from pipeline.seeds import generate_seed
 
@@ -81,9 +82,9 @@ def plan_rerender(*, source: Generation, number: Any, duration: Any = None) -> R
             durations[0] = previews.preview_durations(
                 spec, [duration], min_seconds=config.MIN_SCENE_SECONDS, fps=source.fps
             )[0]
-    cost = estimate.plan_cost(
+    cost = estimate_cost(
         spec, durations, width=source.width, height=source.height, fps=source.fps
-    )
+    ).total
     return RerenderPlan(tuple(rendered), tuple(reused), cost)
 
 
@@ -129,6 +130,7 @@ def rerender_scene(
             title=title,
         )
         _reuse_unaffected(source, generation, planned.reused)
+        settle_estimate(generation)
         if override is not None:
             Scene.objects.filter(generation=generation, index=index).update(seed_override=override)
         if enqueue:

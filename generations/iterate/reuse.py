@@ -16,6 +16,8 @@ from django.utils import timezone
 
 from generations.models import Generation, Scene
 from generations.services import create_generation
+from pipeline.planning import estimate_cost
+from pipeline.providers.registry import get_model
 from pipeline.seeds import scene_seed
 
 RENDER_FILES = ("clip", "last_frame", "final_latent")
@@ -79,11 +81,39 @@ def derive_generation(
         model=source.model,
         model_version=source.model_version,
         seed=source.seed_value,
+        reference_image=stored_bytes(source.reference_image),
         owner=owner if owner is not None else source.owner,
         source_generation=source,
         quality=quality,
         enqueue=False,
     )
+
+
+def stored_bytes(file: Any) -> bytes | None:
+    """A stored file's bytes (a start image handed on to a derived generation), or None."""
+    if not file:
+        return None
+    with file.open("rb") as handle:
+        return handle.read()
+
+
+def rendered_estimate(generation: Generation) -> Decimal | None:
+    """What rendering this generation costs: its scenes that are (or were) rendered, not the
+    ones copied from another generation. None when the model's price is unknown."""
+    spec = get_model(generation.model)
+    rendered = [
+        scene.duration
+        for scene in generation.scenes.all()
+        if (scene.recipe or {}).get("rendered", True)
+    ]
+    return estimate_cost(
+        spec, rendered, width=generation.width, height=generation.height, fps=generation.fps
+    ).total
+
+
+def settle_estimate(generation: Generation) -> None:
+    """After reuse: the estimate counts only the scenes that will be rendered."""
+    Generation.objects.filter(pk=generation.pk).update(estimated_cost=rendered_estimate(generation))
 
 
 def _expected_seed(generation: Generation, scene: Scene) -> int | None:
@@ -110,6 +140,8 @@ def same_render(source: Scene, target: Scene) -> bool:
         == (target.prompt, target.duration, target.continuous)
         and a.latent_reuse == b.latent_reuse
         and source.seed == _expected_seed(b, target)
+        and source.image_sha256 == target.image_sha256
+        and a.reference_image_sha256 == b.reference_image_sha256
     )
 
 

@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
 
-from generations.iterate.reuse import reuse_matching
+from generations.iterate.reuse import reuse_matching, settle_estimate, stored_bytes
 from generations.models import Generation
 from generations.queue import enqueue_start_generation
 from generations.services import create_generation, plan_of
@@ -98,6 +98,7 @@ def create_with_variations(
                 model_version=parent.model_version,
                 seed=variation_seed,
                 owner=parent.owner,
+                reference_image=stored_bytes(parent.reference_image),
                 quality=Generation.Quality.PREVIEW if preview else Generation.Quality.FULL,
                 enqueue=enqueue,
             )
@@ -108,13 +109,28 @@ def create_with_variations(
     return parent
 
 
-def ranked_variations(parent: Generation) -> list[Generation]:
-    """Best coherence score first; unscored (running, failed) last, in their own order."""
-    variations = list(parent.variations.order_by("variation_number"))
-    return sorted(
-        variations,
-        key=lambda v: (v.coherence_score is None, -(v.coherence_score or 0.0)),
+def _measured(report: dict[str, Any] | None, key: str) -> float:
+    """The mean of a per-scene measurement of a stored coherence report (0 when absent)."""
+    values = [scene.get(key) or 0.0 for scene in (report or {}).get("scenes", [])]
+    return sum(values) / len(values) if values else 0.0
+
+
+def ranking_key(variation: Generation) -> tuple[Any, ...]:
+    """Best coherence score first; unscored (running, failed) last. Equal scores - a clean
+    one-scene clip scores 1.0, its stability being inside the score's free band - go to the
+    steadier clip: lower measured frame-to-frame noise, then flicker, from the same report."""
+    report = variation.coherence_report
+    return (
+        variation.coherence_score is None,
+        -(variation.coherence_score or 0.0),
+        _measured(report, "noise"),
+        _measured(report, "flicker"),
+        variation.variation_number or 0,
     )
+
+
+def ranked_variations(parent: Generation) -> list[Generation]:
+    return sorted(parent.variations.all(), key=ranking_key)
 
 
 def variation_cards(parent: Generation) -> list[dict[str, Any]]:
@@ -164,6 +180,7 @@ def choose_variation(*, parent: Generation, number: Any, enqueue: bool = True) -
             )
         parent.refresh_from_db()
         reuse_matching(source=variation, target=parent)
+        settle_estimate(parent)
         if enqueue:
             transaction.on_commit(lambda: enqueue_start_generation(parent.pk))
     parent.refresh_from_db()

@@ -36,12 +36,18 @@ class SceneRequest:
     width: int
     height: int
     fps: int
-    version: str | None = None
+    # No version here: a model runs by name, or (a community model) by the 64-hex version pinned
+    # in the registry. A version a prediction reported is a record, never an input.
     # Latent reuse: the local model takes the predecessor's final latent (.npy), hosted models its
-    # last frame (PNG) through their first-frame image input. At most one is set.
+    # last frame (PNG) through their first-frame image input. A chain head may instead start from
+    # a given image (the scene's or the generation's reference image), also ``init_image_path``.
+    # At most one is set.
     init_latent_path: Path | None = None
     init_image_path: Path | None = None
     webhook_url: str | None = None
+    # The model's stored live Input component (pipeline.providers.schema); None: the registry's
+    # knowledge only. When set, only inputs it declares are sent.
+    input_schema: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,11 @@ class Submission:
     provider_input: dict[str, Any]
     seed_applied: bool
     seed_note: str = ""  # why the seed was not applied; empty when it was (or none was asked)
+    # The version the prediction reported, as reported ("hidden" for official models): a record,
+    # never something to send back.
     model_version: str | None = None
+    schema_fingerprint: str | None = None  # the stored schema the input was built against
+    dropped_inputs: tuple[str, ...] = ()  # inputs left out because the schema does not declare them
 
 
 @dataclass(frozen=True)

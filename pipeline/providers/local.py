@@ -28,9 +28,8 @@ from pipeline.providers.base import (
     SceneRequest,
     Submission,
 )
-from pipeline.providers.registry import LOCAL_MODEL
+from pipeline.providers.registry import LOCAL_MODEL, LOCAL_MODEL_VERSION
 
-MODEL_VERSION = "dna-1"
 RECORD = "prediction.json"
 
 
@@ -102,7 +101,7 @@ class LocalProvider:
             prediction_id=prediction_id,
             provider_input=provider_input,
             seed_applied=request.seed is not None,
-            model_version=MODEL_VERSION,
+            model_version=LOCAL_MODEL_VERSION,
         )
 
     def state_from_webhook(self, payload: Mapping[str, Any]) -> PredictionState:

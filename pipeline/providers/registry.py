@@ -1,20 +1,23 @@
-"""Which models Coherence can use and what inputs each one takes.
+"""Which models Coherence can use, what inputs each one takes, and what it costs.
 
 The pipeline maps a scene (prompt, duration, seed, conditioning frame) onto a model's inputs
-through this registry, so a model without a seed input is never sent one and a model without an
-image input is never asked to continue a scene. Operators add models with
-``COHERENCE_EXTRA_MODELS`` in settings.
+through this registry. Where a model's live input schema has been fetched (``sync_models``), that
+schema has the last word on which inputs are sent (``pipeline.providers.schema``); the registry
+says how a scene maps onto them and what each model costs. Operators add models with
+``COHERENCE_EXTRA_MODELS``; a community model may be pinned there as ``owner/name:<64-hex id>``.
+Official models (every built-in hosted one) are never pinned: they run through
+``POST /v1/models/{owner}/{name}/predictions`` and report ``"version": "hidden"``.
 
-Input names of the hosted models were checked against the models' published Replicate input schemas
-(the "API" tab of a model version). Where a value could not be confirmed the entry says so in a
-comment, and ``docs/providers.md`` repeats it. Prices are USD per second of output video at the
-default resolution; ``price_note`` says where a price comes from and whether it was confirmed.
+Facts were checked on each model's Replicate page where the search index held it (the URL is in
+the comment above the entry); anything that could not be confirmed says so in ``price_note`` or a
+comment, and ``docs/providers.md`` repeats it.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from coherence_project.conf import config
@@ -23,14 +26,23 @@ LOCAL_PROVIDER = "local"
 REPLICATE_PROVIDER = "replicate"
 
 LOCAL_MODEL = "coherence/local-dna"
+LOCAL_MODEL_VERSION = "dna-1"  # bump when the local model's output for a recipe changes
 
 SEEDANCE_LITE = "bytedance/seedance-1-lite"
 SEEDANCE_PRO = "bytedance/seedance-1-pro"
 WAN_I2V_FAST = "wan-video/wan-2.2-i2v-fast"
 MINIMAX_VIDEO_01 = "minimax/video-01"
 KLING_V21 = "kwaivgi/kling-v2.1"
+SEEDANCE_PRO_FAST = "bytedance/seedance-1-pro-fast"
+VEO_31_FAST = "google/veo-3.1-fast"
+
+BILL_PER_SECOND = "second"
+BILL_PER_CLIP = "clip"
+ANY_RESOLUTION = "*"
 
 _HEIGHT_LABEL = re.compile(r"^(\d+)p$")
+VERSION_ID = re.compile(r"^[0-9a-f]{64}$")
+CENT = Decimal("0.0001")
 
 
 class UnknownModelError(LookupError):
@@ -61,12 +73,21 @@ class ModelSpec:
     # Output height per resolution label when it is not "<height>p" (kling's "standard"/"pro").
     resolution_heights: dict[str, int] = field(default_factory=dict)
     fixed_inputs: dict[str, Any] = field(default_factory=dict)
-    # Every input name the model's schema accepts (the loopback server answers 422 to others).
-    # None: only the inputs named above plus fixed_inputs.
+    # Every input name the model's schema accepts, as far as the registry knows (a stored live
+    # schema replaces this). None: only the inputs named above plus fixed_inputs.
     accepted_inputs: frozenset[str] | None = None
-    price_per_second: float | None = None  # USD per second of output video, where known
+    # Inputs the model refuses to run without (a stored live schema replaces this).
+    required_inputs: frozenset[str] = frozenset({"prompt"})
+    # Pricing: USD per second of output ("second") or per clip ("clip"), by resolution label
+    # ("*" when the model has one price). price_per_second is the flat shorthand for extras.
+    billing: str = BILL_PER_SECOND
+    prices: dict[str, float] = field(default_factory=dict)
+    price_per_second: float | None = None
     price_note: str = ""  # where the price comes from, and whether it was confirmed
+    output_fps: int | None = None  # the frame rate the model renders at, when fixed
     accepts_latent: bool = False  # only the local model can start from a true final latent
+    # Community models only: the 64-hex version to run. Official models are never pinned.
+    version: str | None = None
 
     def __post_init__(self) -> None:
         # COHERENCE_EXTRA_MODELS arrives as JSON: lists where the dataclass wants tuples and sets.
@@ -74,8 +95,17 @@ class ModelSpec:
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
-        if self.accepted_inputs is not None and not isinstance(self.accepted_inputs, frozenset):
-            object.__setattr__(self, "accepted_inputs", frozenset(self.accepted_inputs))
+        for name in ("accepted_inputs", "required_inputs"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, frozenset):
+                object.__setattr__(self, name, frozenset(value))
+        if self.version is not None and not VERSION_ID.match(self.version):
+            raise ValueError(
+                f"model {self.name}: version must be a 64-hex version id, got {self.version!r} "
+                "(official models are never pinned)"
+            )
+        if self.billing not in (BILL_PER_SECOND, BILL_PER_CLIP):
+            raise ValueError(f"model {self.name}: billing must be 'second' or 'clip'")
 
     @property
     def accepts_seed(self) -> bool:
@@ -137,6 +167,29 @@ class ModelSpec:
             return self.fixed_duration
         return seconds
 
+    def price_for(self, resolution: str | None) -> float | None:
+        """The price at ``resolution`` (per second or per clip, see ``billing``), if known."""
+        if self.prices:
+            found = self.prices.get(resolution or ANY_RESOLUTION)
+            return found if found is not None else self.prices.get(ANY_RESOLUTION)
+        return self.price_per_second if self.billing == BILL_PER_SECOND else None
+
+    def cost_of(self, seconds: float, resolution: str | None) -> Decimal | None:
+        """What a clip of ``seconds`` of output at ``resolution`` is billed, or None if unknown."""
+        price = self.price_for(resolution)
+        if price is None:
+            return None
+        units = Decimal(1) if self.billing == BILL_PER_CLIP else Decimal(str(seconds))
+        return (Decimal(str(price)) * units).quantize(CENT, rounding=ROUND_HALF_UP)
+
+    def estimate_scene_cost(
+        self, seconds: float, *, width: int, height: int, fps: int | None = None
+    ) -> Decimal | None:
+        """The cost of one planned scene: what the model will render (snapped), at the
+        resolution it will be asked for."""
+        resolution = self.resolution_for(width, height) or self.default_resolution
+        return self.cost_of(self.rendered_seconds(seconds, fps), resolution)
+
     def resolution_height(self, label: str) -> int | None:
         if label in self.resolution_heights:
             return self.resolution_heights[label]
@@ -162,18 +215,29 @@ class ModelSpec:
 
 
 SEEDANCE_INPUTS = frozenset(
-    {
-        "prompt",
-        "image",
-        "last_frame_image",
-        "duration",
-        "resolution",
-        "aspect_ratio",
-        "fps",
-        "camera_fixed",
-        "seed",
-    }
+    {"prompt", "image", "duration", "resolution", "aspect_ratio", "fps", "camera_fixed", "seed"}
 )
+SEEDANCE_RESOLUTIONS = ("480p", "720p", "1080p")
+SEEDANCE_DURATIONS = tuple(float(s) for s in range(2, 13))  # integer 2..12 on the schema
+
+
+def _seedance(name: str, *, last_frame: bool, extra: frozenset[str], **pricing: Any) -> ModelSpec:
+    return ModelSpec(
+        name=name,
+        provider=REPLICATE_PROVIDER,
+        seed_input="seed",
+        first_frame_input="image",
+        last_frame_input="last_frame_image" if last_frame else None,
+        duration_input="duration",
+        allowed_durations=SEEDANCE_DURATIONS,
+        resolution_input="resolution",
+        allowed_resolutions=SEEDANCE_RESOLUTIONS,
+        default_resolution="720p",
+        accepted_inputs=SEEDANCE_INPUTS | extra,
+        output_fps=24,
+        **pricing,
+    )
+
 
 BUILTIN_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
@@ -186,46 +250,41 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
         price_per_second=0.0,
         price_note="runs locally",
     ),
-    # Schema confirmed on the seedance-1-lite version API page: seed, image, last_frame_image
-    # ("only works if an image start frame is given too"), duration integer 2..12 (older versions
-    # took 5 or 10 only), resolution 480p/720p/1080p (1080p implied by the reference_images note),
-    # aspect_ratio (ignored when an image is given), fps 24, camera_fixed, reference_images.
-    ModelSpec(
-        name=SEEDANCE_LITE,
-        provider=REPLICATE_PROVIDER,
-        seed_input="seed",
-        first_frame_input="image",
-        last_frame_input="last_frame_image",
-        duration_input="duration",
-        allowed_durations=tuple(float(s) for s in range(2, 13)),
-        resolution_input="resolution",
-        allowed_resolutions=("480p", "720p", "1080p"),
-        default_resolution="720p",
-        accepted_inputs=SEEDANCE_INPUTS | {"reference_images"},
-        price_per_second=0.036,
-        price_note="UNCONFIRMED: recalled as $0.018/s 480p, $0.036/s 720p, $0.072/s 1080p",
+    # https://replicate.com/bytedance/seedance-1-lite (version f22bbc7d API page): seed, image,
+    # last_frame_image ("only works if an image start frame is given too"), duration integer
+    # 2..12, resolution 480p/720p/1080p (default 720p), aspect_ratio (ignored with an image),
+    # fps 24, camera_fixed, reference_images. Only prompt is required.
+    _seedance(
+        SEEDANCE_LITE,
+        last_frame=True,
+        extra=frozenset({"last_frame_image", "reference_images"}),
+        prices={"480p": 0.018, "720p": 0.036, "1080p": 0.072},
+        price_note="per second of output: $0.018 480p, $0.036 720p, $0.072 1080p "
+        "(https://replicate.com/bytedance/seedance-1-lite, per the reference sheet 2026-11)",
     ),
-    # Same input names as lite (confirmed via a public listing of the Replicate schema: duration
-    # 2..12, resolution 480p/720p/1080p, last_frame_image needs image). No reference_images.
-    ModelSpec(
-        name=SEEDANCE_PRO,
-        provider=REPLICATE_PROVIDER,
-        seed_input="seed",
-        first_frame_input="image",
-        last_frame_input="last_frame_image",
-        duration_input="duration",
-        allowed_durations=tuple(float(s) for s in range(2, 13)),
-        resolution_input="resolution",
-        allowed_resolutions=("480p", "720p", "1080p"),
-        default_resolution="1080p",
-        accepted_inputs=SEEDANCE_INPUTS,
-        price_per_second=0.15,
-        price_note="UNCONFIRMED: recalled as $0.03/s 480p and $0.15/s 1080p",
+    # https://replicate.com/bytedance/seedance-1-pro: the lite schema without reference_images.
+    _seedance(
+        SEEDANCE_PRO,
+        last_frame=True,
+        extra=frozenset({"last_frame_image"}),
+        prices={"480p": 0.03, "720p": 0.06, "1080p": 0.15},
+        price_note="per second of output: $0.03 480p, $0.06 720p, $0.15 1080p "
+        "(https://replicate.com/bytedance/seedance-1-pro, per the reference sheet 2026-11)",
     ),
-    # Input names from the reference (seed, image, last_image, num_frames, resolution,
-    # frames_per_second). Frame range and the extra inputs are taken from the sibling
-    # wan-2.2-i2v-a14b schema (num_frames 81.., 4n+1, 16 fps, 480p/720p) — the -fast page itself
-    # could not be retrieved: UNCONFIRMED range 81..121 and extras (go_fast, sample_shift, ...).
+    # https://replicate.com/bytedance/seedance-1-pro-fast: seed and a start image (image), the
+    # seedance duration/resolution inputs, no last frame. Schema names follow its public callers
+    # (prompt, duration, resolution, aspect_ratio, image, seed); run `sync_models` to confirm.
+    _seedance(
+        SEEDANCE_PRO_FAST,
+        last_frame=False,
+        extra=frozenset(),
+        prices={"480p": 0.015, "720p": 0.025, "1080p": 0.06},
+        price_note="UNCONFIRMED: recalled as $0.015/$0.025/$0.06 per second at 480p/720p/1080p "
+        "(https://replicate.com/bytedance/seedance-1-pro-fast)",
+    ),
+    # https://replicate.com/wan-video/wan-2.2-i2v-fast and the reference sheet: seed, image
+    # (REQUIRED), last_image, num_frames 81..121, frames_per_second 5..30, resolution 480p/720p,
+    # go_fast, interpolate_output, LoRA inputs. Billed per clip, not per second.
     ModelSpec(
         name=WAN_I2V_FAST,
         provider=REPLICATE_PROVIDER,
@@ -234,7 +293,7 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
         last_frame_input="last_image",
         frames_input="num_frames",
         frames_range=(81, 121),
-        frames_step=4,
+        frames_step=4,  # Wan renders 4n+1 frames
         fps_input="frames_per_second",
         fps_value=16,
         resolution_input="resolution",
@@ -250,15 +309,23 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
                 "frames_per_second",
                 "go_fast",
                 "sample_shift",
-                "seed",
+                "interpolate_output",
                 "disable_safety_checker",
+                "lora_weights_transformer",
+                "lora_scale_transformer",
+                "seed",
             }
         ),
-        price_per_second=None,
-        price_note="UNKNOWN: priced per output video on Replicate, figure not confirmed",
+        required_inputs=frozenset({"prompt", "image"}),
+        billing=BILL_PER_CLIP,
+        prices={"480p": 0.05, "720p": 0.11},
+        price_note="per clip: $0.05 at 480p, $0.11 at 720p "
+        "(https://replicate.com/wan-video/wan-2.2-i2v-fast, per the reference sheet 2026-11)",
+        output_fps=16,
     ),
-    # Schema confirmed on the video-01 version API page: prompt, first_frame_image,
-    # subject_reference, prompt_optimizer. No seed, no duration (~6 s clips at 720p), no last frame.
+    # https://replicate.com/minimax/video-01 (version 608bbe11 API page): prompt,
+    # first_frame_image, subject_reference, prompt_optimizer. No seed, no duration, no last frame:
+    # every clip is 6 s at 25 fps (stitching resamples it to the house rate).
     ModelSpec(
         name=MINIMAX_VIDEO_01,
         provider=REPLICATE_PROVIDER,
@@ -267,12 +334,15 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
         accepted_inputs=frozenset(
             {"prompt", "first_frame_image", "subject_reference", "prompt_optimizer"}
         ),
-        price_per_second=0.5 / 6.0,
-        price_note="UNCONFIRMED: recalled as $0.50 per ~6 s video",
+        billing=BILL_PER_CLIP,
+        prices={ANY_RESOLUTION: 0.5},
+        price_note="UNCONFIRMED: $0.50 per 6 s clip (https://replicate.com/minimax/video-01)",
+        output_fps=25,
     ),
-    # Schema confirmed on the kling-v2.1 version API page: mode standard (720p) / pro (1080p), both
-    # 24 fps; duration 5 or 10; start_image required; end_image needs pro mode; negative_prompt.
-    # No seed input.
+    # https://replicate.com/kwaivgi/kling-v2.1 (version daad218f API page): mode standard (720p) /
+    # pro (1080p), both 24 fps; duration 5 or 10; start_image REQUIRED ("You must use a start
+    # image"); end_image only in pro mode; negative_prompt. No seed input. We never send
+    # end_image, so standard mode is always valid.
     ModelSpec(
         name=KLING_V21,
         provider=REPLICATE_PROVIDER,
@@ -287,17 +357,69 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
         accepted_inputs=frozenset(
             {"prompt", "start_image", "end_image", "duration", "mode", "negative_prompt"}
         ),
-        price_per_second=0.05,
-        price_note="UNCONFIRMED: recalled as $0.05/s standard, $0.09/s pro",
+        required_inputs=frozenset({"prompt", "start_image"}),
+        prices={"standard": 0.05, "pro": 0.09},
+        price_note="UNCONFIRMED: recalled as $0.05/s standard, $0.09/s pro "
+        "(https://replicate.com/kwaivgi/kling-v2.1)",
+        output_fps=24,
+    ),
+    # https://replicate.com/google/veo-3.1-fast ("last frame support"): seed, image, last_frame,
+    # duration 4/6/8, resolution 720p/1080p, aspect_ratio, negative_prompt, reference_images,
+    # generate_audio (off: the stitched video carries no audio, and audio costs more).
+    ModelSpec(
+        name=VEO_31_FAST,
+        provider=REPLICATE_PROVIDER,
+        seed_input="seed",
+        first_frame_input="image",
+        last_frame_input="last_frame",
+        duration_input="duration",
+        allowed_durations=(4.0, 6.0, 8.0),
+        resolution_input="resolution",
+        allowed_resolutions=("720p", "1080p"),
+        default_resolution="720p",
+        fixed_inputs={"generate_audio": False},
+        accepted_inputs=frozenset(
+            {
+                "prompt",
+                "aspect_ratio",
+                "duration",
+                "image",
+                "last_frame",
+                "reference_images",
+                "negative_prompt",
+                "resolution",
+                "generate_audio",
+                "seed",
+            }
+        ),
+        prices={ANY_RESOLUTION: 0.10},
+        price_note="UNCONFIRMED: recalled as $0.10/s without audio "
+        "(https://replicate.com/google/veo-3.1-fast)",
+        output_fps=24,
     ),
 )
 
 
+def _extra_model(key: str, options: dict[str, Any]) -> ModelSpec:
+    """An operator's model; ``owner/name:<64-hex>`` pins a community model's version."""
+    name, _, version = key.partition(":")
+    options = dict(options)
+    if version:
+        options["version"] = version
+    return ModelSpec(name=name, **options)
+
+
 def all_models() -> dict[str, ModelSpec]:
     models = {spec.name: spec for spec in BUILTIN_MODELS}
-    for name, options in config.EXTRA_MODELS.items():
-        models[name] = ModelSpec(name=name, **options)
+    for key, options in config.EXTRA_MODELS.items():
+        spec = _extra_model(key, options)
+        models[spec.name] = spec
     return models
+
+
+def hosted_models() -> list[ModelSpec]:
+    """Every model that runs on Replicate (what ``sync_models`` fetches schemas for)."""
+    return [spec for spec in all_models().values() if spec.provider == REPLICATE_PROVIDER]
 
 
 def get_model(name: str) -> ModelSpec:

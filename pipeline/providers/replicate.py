@@ -39,6 +39,13 @@ from pipeline.providers.base import (
     Submission,
 )
 from pipeline.providers.registry import ModelSpec, UnknownModelError, get_model
+from pipeline.providers.schema import (
+    InputSchema,
+    required_inputs,
+    schema_or_none,
+    seedless_reason,
+    takes_seed,
+)
 
 logger = logging.getLogger("coherence.providers.replicate")
 
@@ -72,6 +79,15 @@ def _sha256_bytes(data: bytes) -> str:
 def _json_number(value: float) -> int | float:
     # Hosted schemas type duration as an integer; 5.0 would fail validation where 5 passes.
     return int(value) if float(value).is_integer() else value
+
+
+def _image_mime(data: bytes) -> str:
+    """PNG (our last frames), or a given start image's JPEG / WebP."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "image/png"
 
 
 def _output_url(output: Any) -> str | None:
@@ -109,6 +125,73 @@ def prediction_state(data: Mapping[str, Any]) -> PredictionState:
 
 def _error_text(exc: ReplicateError) -> str:
     return exc.detail or exc.title or f"HTTP {exc.status}"
+
+
+def _snap(value: float, spec_values: tuple[float, ...] | None, schema_enum: list | None) -> float:
+    """The allowed value nearest ``value`` (ties go to the larger)."""
+    allowed = [float(v) for v in schema_enum] if schema_enum else list(spec_values or ())
+    if not allowed:
+        return value
+    return min(allowed, key=lambda item: (abs(item - value), -item))
+
+
+def _clamp(value: float, schema: InputSchema | None, name: str) -> float:
+    if schema is None:
+        return value
+    low, high = schema.bounds(name)
+    if low is not None:
+        value = max(value, low)
+    if high is not None:
+        value = min(value, high)
+    return value
+
+
+def _duration_values(request: SceneRequest, spec: ModelSpec, schema: InputSchema | None) -> dict:
+    """The duration, or frame count and rate, snapped to what the schema (else registry) allows."""
+    values: dict[str, Any] = {}
+    if spec.duration_input:
+        enum = schema.enum(spec.duration_input) if schema else None
+        seconds = _snap(request.duration, spec.allowed_durations, enum)
+        values[spec.duration_input] = _json_number(_clamp(seconds, schema, spec.duration_input))
+    if spec.frames_input:
+        fps = spec.fps_value or request.fps
+        frames = _clamp(spec.frames_for(request.duration, fps), schema, spec.frames_input)
+        values[spec.frames_input] = int(frames)
+        if spec.fps_input:
+            values[spec.fps_input] = fps
+    return values
+
+
+def scene_values(
+    request: SceneRequest, spec: ModelSpec, schema: InputSchema | None
+) -> dict[str, Any]:
+    """A scene's model input before images: fixed inputs, prompt, length, resolution, seed."""
+    values: dict[str, Any] = dict(spec.fixed_inputs)
+    values[spec.prompt_input] = request.prompt
+    values.update(_duration_values(request, spec, schema))
+    resolution = spec.resolution_for(request.width, request.height)
+    if spec.resolution_input and resolution:
+        values[spec.resolution_input] = resolution
+    if request.seed is not None and takes_seed(spec, schema):
+        values[spec.seed_input] = int(request.seed)  # type: ignore[index]
+    return values
+
+
+def _seed_note(request: SceneRequest, spec: ModelSpec, schema: InputSchema | None) -> str:
+    if request.seed is None or takes_seed(spec, schema):
+        return ""
+    return seedless_reason(spec, schema)
+
+
+def _check_required(spec: ModelSpec, schema: InputSchema | None, api_input: dict) -> None:
+    """Refuse, before anything is created (or billed), an input the model would refuse."""
+    missing = sorted(n for n in required_inputs(spec, schema) if api_input.get(n) in (None, ""))
+    if missing:
+        raise ProviderError(
+            f"model {spec.name} requires {', '.join(missing)}, which this scene does not give; "
+            "nothing was sent",
+            retryable=False,
+        )
 
 
 MAYBE_CREATED = (
@@ -161,37 +244,66 @@ class ReplicateProvider:
 
     def submit(self, request: SceneRequest) -> Submission:
         spec = self._spec(request.model)
-        api_input, recorded_input = self._build_input(request, spec)
-        seed_applied = bool(spec.seed_input and request.seed is not None)
-        seed_note = ""
-        if request.seed is not None and not spec.seed_input:
-            seed_note = f"model {spec.name} has no seed input"
-
+        schema = schema_or_none(request.input_schema)
+        api_input, recorded_input, dropped = self._build_input(request, spec, schema)
+        _check_required(spec, schema, api_input)
+        # The truth about the seed comes from the schema: Replicate drops an undeclared seed
+        # without a word, so an accepted create proves nothing.
+        seed_applied = request.seed is not None and takes_seed(spec, schema)
+        seed_note = _seed_note(request, spec, schema)
         try:
-            prediction = self._create(request, api_input)
+            prediction = self._create(request, spec, api_input)
         except ReplicateError as exc:
             if not (seed_applied and exc.status == 422 and self._rejects_seed(exc, spec)):
                 raise self._provider_error(exc, request) from exc
-            # The schema does not take our seed after all (a registry entry out of date, or a new
-            # model version): render without it and say so rather than fail the scene.
-            reason = _error_text(exc)
-            logger.warning("%s rejected seed, retrying without it: %s", spec.name, reason)
-            api_input.pop(spec.seed_input, None)  # type: ignore[arg-type]
-            recorded_input.pop(spec.seed_input, None)  # type: ignore[arg-type]
+            prediction, seed_note = self._create_without_seed(
+                request, spec, api_input, recorded_input, exc
+            )
             seed_applied = False
-            seed_note = f"model {spec.name} rejected seed: {reason}"
-            try:
-                prediction = self._create(request, api_input)
-            except ReplicateError as retry_exc:
-                raise self._provider_error(retry_exc, request) from retry_exc
-
         return Submission(
             prediction_id=prediction.id,
             provider_input=recorded_input,
             seed_applied=seed_applied,
             seed_note=seed_note,
             model_version=prediction.version,
+            schema_fingerprint=schema.fingerprint if schema else None,
+            dropped_inputs=dropped,
         )
+
+    def _create_without_seed(
+        self,
+        request: SceneRequest,
+        spec: ModelSpec,
+        api_input: dict[str, Any],
+        recorded_input: dict[str, Any],
+        exc: ReplicateError,
+    ) -> tuple[Any, str]:
+        """Defensive only: a model that still answers 422 to a seed it does not declare (cog
+        before 2026-04, or a registry out of date without a stored schema)."""
+        reason = _error_text(exc)
+        logger.warning("%s rejected seed, retrying without it: %s", spec.name, reason)
+        api_input.pop(spec.seed_input, None)  # type: ignore[arg-type]
+        recorded_input.pop(spec.seed_input, None)  # type: ignore[arg-type]
+        try:
+            prediction = self._create(request, spec, api_input)
+        except ReplicateError as retry_exc:
+            raise self._provider_error(retry_exc, request) from retry_exc
+        return prediction, f"model {spec.name} rejected seed: {reason}"
+
+    def fetch_model_schema(self, model: str) -> tuple[str, dict[str, Any]]:
+        """(latest version id, OpenAPI schema) from ``GET /v1/models/{owner}/{name}``."""
+        try:
+            found = self._with_retries(lambda: self.client.models.get(model), idempotent=True)
+        except ReplicateError as exc:
+            if exc.status == 404:
+                raise ProviderError(
+                    f"Replicate has no model {model}", retryable=False, status=404
+                ) from exc
+            raise self._provider_error(exc, None) from exc
+        latest = found.latest_version
+        if latest is None or not isinstance(latest.openapi_schema, dict):
+            raise ProviderError(f"model {model} has no published version with a schema")
+        return str(latest.id or ""), latest.openapi_schema
 
     def _on_prediction(self, prediction_id: str, call: Callable[[], Any]) -> Any:
         """An idempotent call about one prediction; a 404 says plainly which one is unknown."""
@@ -259,7 +371,8 @@ class ReplicateProvider:
 
     def build_input(self, request: SceneRequest) -> dict[str, Any]:
         """The input ``submit`` would record for ``request`` (data URIs as sha256 refs)."""
-        return self._build_input(request, self._spec(request.model))[1]
+        spec = self._spec(request.model)
+        return self._build_input(request, spec, schema_or_none(request.input_schema))[1]
 
     def _spec(self, model: str) -> ModelSpec:
         try:
@@ -268,42 +381,38 @@ class ReplicateProvider:
             raise ProviderError(str(exc), retryable=False) from exc
 
     def _build_input(
-        self, request: SceneRequest, spec: ModelSpec
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(what we send, what we record): they differ only where a file becomes a sha256 ref."""
+        self, request: SceneRequest, spec: ModelSpec, schema: InputSchema | None
+    ) -> tuple[dict[str, Any], dict[str, Any], tuple[str, ...]]:
+        """(what we send, what we record, what the schema made us leave out).
+
+        Sent and recorded differ only where a file becomes a sha256 ref. With a stored schema only
+        the inputs it declares are sent, so the recipe is exactly what the model sees.
+        """
         if request.init_latent_path is not None:
             raise ProviderError(
                 f"model {spec.name} cannot start from a latent; pass the previous clip's last "
                 "frame as init_image_path",
                 retryable=False,
             )
-        api_input: dict[str, Any] = dict(spec.fixed_inputs)
-        api_input[spec.prompt_input] = request.prompt
-        if spec.duration_input:
-            api_input[spec.duration_input] = _json_number(spec.nearest_duration(request.duration))
-        if spec.frames_input:
-            fps = spec.fps_value or request.fps
-            api_input[spec.frames_input] = spec.frames_for(request.duration, fps)
-            if spec.fps_input:
-                api_input[spec.fps_input] = fps
-        resolution = spec.resolution_for(request.width, request.height)
-        if spec.resolution_input and resolution:
-            api_input[spec.resolution_input] = resolution
-        if request.seed is not None and spec.seed_input:
-            api_input[spec.seed_input] = int(request.seed)
-
+        api_input = scene_values(request, spec, schema)
+        dropped: tuple[str, ...] = ()
+        if schema is not None:
+            dropped = tuple(sorted(name for name in api_input if not schema.declares(name)))
+            api_input = {k: v for k, v in api_input.items() if schema.declares(k)}
         recorded = dict(api_input)
         if request.init_image_path is not None:
-            if not spec.first_frame_input:
+            frame_input = spec.first_frame_input
+            if not frame_input or (schema is not None and not schema.declares(frame_input)):
                 raise ProviderError(
-                    f"model {spec.name} has no first-frame image input, so it cannot continue a "
-                    "scene; turn latent reuse off or pick a model that takes an image",
+                    f"model {spec.name} has no first-frame image input, so it cannot start from "
+                    "an image or continue a scene; turn latent reuse off or pick a model that "
+                    "takes an image",
                     retryable=False,
                 )
             value, digest = self._image_input(Path(request.init_image_path))
-            api_input[spec.first_frame_input] = value
-            recorded[spec.first_frame_input] = f"sha256:{digest}"
-        return api_input, recorded
+            api_input[frame_input] = value
+            recorded[frame_input] = f"sha256:{digest}"
+        return api_input, recorded, dropped
 
     def _image_input(self, path: Path) -> tuple[str, str]:
         """A conditioning frame as a data URI (small) or an uploaded file's URL (large)."""
@@ -315,12 +424,13 @@ class ReplicateProvider:
             ) from exc
         digest = _sha256_bytes(data)
         encoded = base64.b64encode(data).decode("ascii")
+        mime = _image_mime(data)
         if len(encoded) <= self.data_uri_max_bytes:
-            return f"data:image/png;base64,{encoded}", digest
+            return f"data:{mime};base64,{encoded}", digest
 
         def upload() -> Any:
             with path.open("rb") as fh:
-                return self.client.files.create(fh, filename=path.name, content_type="image/png")
+                return self.client.files.create(fh, filename=path.name, content_type=mime)
 
         try:
             uploaded = self._with_retries(upload, idempotent=False)
@@ -331,21 +441,24 @@ class ReplicateProvider:
     # ----------------------------------------------------------------------------------------
     # HTTP plumbing
 
-    def _create(self, request: SceneRequest, api_input: dict[str, Any]) -> Any:
-        params: dict[str, Any] = {}
+    def _create(self, request: SceneRequest, spec: ModelSpec, api_input: dict[str, Any]) -> Any:
+        """Create by model name; by version only for a community model pinned in the registry.
+
+        Never with a version a prediction reported: official models report "hidden", which the
+        API refuses (422 "Invalid version or not permitted").
+        """
+        params: dict[str, Any] = {"input": api_input}
         if request.webhook_url:
             params["webhook"] = request.webhook_url
             params["webhook_events_filter"] = ["completed"]
-        if request.version:
-            create = lambda: self.client.predictions.create(  # noqa: E731
-                version=request.version, input=api_input, **params
-            )
+        if spec.version:
+            params["version"] = spec.version
         else:
-            create = lambda: self.client.predictions.create(  # noqa: E731
-                model=request.model, input=api_input, **params
-            )
+            params["model"] = spec.name
         try:
-            return self._with_retries(create, idempotent=False)
+            return self._with_retries(
+                lambda: self.client.predictions.create(**params), idempotent=False
+            )
         except ValueError as exc:  # the client refuses a malformed model reference
             raise ProviderError(str(exc), retryable=False) from exc
 
@@ -469,9 +582,8 @@ class ReplicateProvider:
         if status == 401:
             return ProviderError(AUTH_MESSAGE, retryable=False, status=401)
         if status == 404 and request is not None:
-            target = f"version {request.version}" if request.version else "model"
             return ProviderError(
-                f"Replicate does not know {target} {request.model!r} ({detail}); check the model "
+                f"Replicate does not know model {request.model!r} ({detail}); check the model "
                 "name or COHERENCE_EXTRA_MODELS",
                 retryable=False,
                 status=404,

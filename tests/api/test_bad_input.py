@@ -202,9 +202,21 @@ def test_a_lone_surrogate_is_a_400_not_a_database_error(api):
     assert_nothing_stored()
 
 
-def test_form_data_is_refused_with_415(api):
-    response = api.post("/api/generations/", {"title": "x"})  # multipart
+def test_url_encoded_form_data_is_refused_with_415(api):
+    response = api.post(
+        "/api/generations/", "title=x", content_type="application/x-www-form-urlencoded"
+    )
 
     assert response.status_code == 415
     assert "detail" in response.json()
+    assert_nothing_stored()
+
+
+def test_multipart_without_a_plan_part_is_a_400_that_says_so(api):
+    response = api.post("/api/generations/", {"title": "x"})  # multipart
+
+    assert response.status_code == 400
+    assert response.json()["errors"]["plan"] == [
+        "A multipart create sends the JSON body in one part named 'plan'."
+    ]
     assert_nothing_stored()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.management import call_command
 from django.db import OperationalError
@@ -168,6 +170,16 @@ def test_the_schema_and_swagger_ui_are_served(anonymous):
         "429",
     }
     assert anonymous.get("/api/docs/").status_code == 200
+
+
+@pytest.mark.parametrize("page", ["/api/docs/", "/api/redoc/"])
+def test_the_api_docs_pages_load_their_scripts_from_this_server(anonymous, page):
+    """Swagger UI and Redoc come from drf-spectacular-sidecar: the pages work offline."""
+    html = anonymous.get(page).content.decode()
+    scripts = re.findall(r'<script[^>]+src="([^"]+)"', html)
+    assert scripts, html
+    assert all(src.startswith("/static/") for src in scripts), scripts
+    assert "cdn.jsdelivr" not in html and "unpkg.com" not in html
 
 
 def test_an_unknown_api_path_is_a_json_404(api):

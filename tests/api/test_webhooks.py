@@ -18,8 +18,8 @@ import pytest
 from generations.models import Generation, Scene, WebhookDelivery
 from generations.services import create_generation
 from pipeline.providers.registry import SEEDANCE_LITE
-from pipeline.replicate_server import ReplicateServer
 from pipeline.webhooks import sign_webhook
+from tests.doubles.replicate_server import ReplicateServer
 from tests.providers import TOKEN, WebhookReceiver, make_server
 
 SECRET = "whsec_" + base64.b64encode(b"coherence-api-test-webhook-secret").decode()

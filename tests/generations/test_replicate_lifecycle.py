@@ -13,7 +13,7 @@ from generations.services import create_generation
 from pipeline import media
 from pipeline.providers import reset_providers
 from pipeline.providers.registry import MINIMAX_VIDEO_01, SEEDANCE_LITE
-from pipeline.replicate_server import ReplicateServer
+from tests.doubles.replicate_server import ReplicateServer
 from tests.providers import TOKEN, make_server
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_task_failures")]
@@ -72,7 +72,8 @@ def test_each_scene_is_one_prediction_and_the_video_has_every_frame(server, plan
     assert sum(server.created_by_model_prompt.values()) == 4
     info = media.probe(Path(media_root) / generation.video.name)
     assert info.frame_count == sum(s.frame_count for s in scenes_of(generation))
-    assert generation.model_version  # the version the API reported is pinned
+    assert generation.model_version == "hidden"  # recorded as reported, never sent back
+    assert server.requests_by_endpoint["POST /v1/predictions"] == 0
 
 
 def test_a_model_without_seed_input_is_never_sent_one(server, plan):
@@ -86,7 +87,9 @@ def test_a_model_without_seed_input_is_never_sent_one(server, plan):
 
 
 def test_a_model_that_rejects_seed_is_retried_without_it_and_it_is_recorded(server, plan):
-    server.reject_seed_models = {SEEDANCE_LITE}
+    # Defensive path only: a model that still answers 422 to a seed it does not declare.
+    server.seedless_models = {SEEDANCE_LITE}
+    server.strict_models = {SEEDANCE_LITE}
     generation = run(plan)
     assert generation.status == Generation.Status.SUCCEEDED, generation.error
     assert all("seed" not in i for i in sent_inputs(server, generation))
@@ -94,7 +97,7 @@ def test_a_model_that_rejects_seed_is_retried_without_it_and_it_is_recorded(serv
     assert scene.seed == generation.seed_value  # what we asked for…
     assert scene.seed_applied is False  # …and that it did not take
     assert "seed" in scene.seed_note
-    assert any("NOT applied" in w for w in generation.warnings)
+    assert any("Seed not applied" in w and SEEDANCE_LITE in w for w in generation.warnings)
 
 
 def test_throttling_and_server_errors_on_create_are_retried(server, plan):

@@ -88,7 +88,8 @@ def test_two_clusters_one_killed_mid_run_finish_everything_once(hosted, tmp_path
         # client can close (killed between Replicate's answer and our write) shows as a second
         # create whose first id we never stored; docs/operations.md names it.
         count = created[(SEEDANCE_LITE, prompt)]
-        assert count == 1 or (
-            count == 2 and prediction_id == created_ids[prompt][-1]
-        ), (prompt, count)
+        assert count == 1 or (count == 2 and prediction_id == created_ids[prompt][-1]), (
+            prompt,
+            count,
+        )
     assert sum(v for k, v in server.responses_by_status.items() if k >= 429) > 0

@@ -55,16 +55,19 @@ def test_only_a_preview_can_be_finalized(preview):
     assert "quality" in caught.value.message_dict
 
 
-def test_estimates_before_running(plan, preview):
+def test_estimates_before_running(plan, preview, settings):
     assert finalize_estimate(preview) == Decimal(0)  # the local model costs nothing
     hosted = [dict(s, duration=5.0) for s in plan]
+    # At a 1280x720 house format seedance-1-lite is asked for 720p ($0.036/s); its preview is
+    # asked for 480p ($0.018/s) and 2 s, its shortest clip.
+    settings.COHERENCE = {**settings.COHERENCE, "VIDEO_WIDTH": 1280, "VIDEO_HEIGHT": 720}
     estimate = request_estimate(scenes=hosted, provider="replicate", model=SEEDANCE_LITE)
-    # 4 scenes x 5 s x $0.036/s at full quality; a preview renders 2 s each.
-    assert (estimate["full"], estimate["preview"]) == (Decimal("0.72"), Decimal("0.288"))
+    assert estimate["full"] == Decimal("0.72")  # 4 scenes x 5 s x $0.036
+    assert estimate["preview"] == Decimal("0.144")  # 4 scenes x 2 s x $0.018
     with_variations = request_estimate(
         scenes=hosted, provider="replicate", model=SEEDANCE_LITE, variations=3
     )
-    assert with_variations["variations"] == Decimal("0.54")  # 3 x the first scene at full quality
+    assert with_variations["variations"] == Decimal("0.54")  # 3 x the first scene at full
 
 
 def test_the_cheapest_settings_follow_the_model():

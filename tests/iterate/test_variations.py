@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -42,11 +44,17 @@ def test_variations_render_the_first_scene_with_distinct_seeds(parent, media_roo
         assert thumbnail.shape == first.shape == (72, 128, 3)
 
 
-def test_the_ranking_follows_the_scores(parent):
+def test_the_ranking_follows_the_scores_then_the_measured_steadiness(parent):
     ranked = ranked_variations(parent)
     scores = [v.coherence_score for v in ranked]
     assert scores == sorted(scores, reverse=True)
-    assert len(set(scores)) > 1  # different seeds really score differently
+    # Tied scores are ordered by the report's own noise measurement, lowest first.
+    noise = [
+        (v.coherence_score, sum(s["noise"] for s in v.coherence_report["scenes"])) for v in ranked
+    ]
+    for (score_a, noise_a), (score_b, noise_b) in pairwise(noise):
+        assert score_a > score_b or noise_a <= noise_b
+    assert len({n for _, n in noise}) == 3  # different seeds really measure differently
 
 
 def test_choosing_starts_the_full_plan_and_reuses_the_chosen_render(parent, media_root):

@@ -12,21 +12,20 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from pipeline.providers.registry import BUILTIN_MODELS
-from pipeline.replicate_server import ReplicateServer
+from tests.doubles.replicate_server import ReplicateServer
 
 TOKEN = "r8_test_token_0123456789"
 # Small and short so a whole test module renders in seconds.
-RENDER = {"render_width": 128, "render_height": 72, "render_fps": 12, "max_render_seconds": 1.0}
+# Each model renders at its own frame rate (minimax 25 fps, wan 16, the rest 24), for 1 s.
+RENDER = {"render_width": 128, "render_height": 72, "max_render_seconds": 1.0}
 
 
 def make_server(**switches: Any) -> ReplicateServer:
-    """A loopback server over the built-in models only (so an extra model in settings is a 404)."""
+    """A loopback server over the models it knows from their published schemas."""
     options: dict[str, Any] = {
         "api_token": TOKEN,
         "latency": 0.03,
         "retry_after": 1,
-        "models": {spec.name: spec for spec in BUILTIN_MODELS},
         **RENDER,
     }
     options.update(switches)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import dataclasses
 import hashlib
 import math
@@ -22,14 +23,18 @@ from pipeline.providers.registry import (
     MINIMAX_VIDEO_01,
     SEEDANCE_LITE,
     SEEDANCE_PRO,
+    SEEDANCE_PRO_FAST,
+    VEO_31_FAST,
     WAN_I2V_FAST,
 )
 from pipeline.providers.replicate import AUTH_MESSAGE, ReplicateProvider, prediction_state
-from pipeline.replicate_server import ReplicateServer, version_id
+from pipeline.providers.schema import fingerprint, input_component
 from pipeline.webhooks import verify_replicate_webhook
+from tests.doubles.replicate_server import ReplicateServer, version_id
 from tests.providers import TOKEN, WebhookReceiver, make_server, write_frame_png
 
 CREATE_BY_MODEL = "POST /v1/models/{owner}/{name}/predictions"
+COMMUNITY = "acme/community-video"
 
 
 @pytest.fixture
@@ -106,7 +111,9 @@ def test_seed_model_gets_seed_and_no_image_without_init_frame(provider, server):
     assert submission.provider_input == sent
     assert submission.seed_applied is True
     assert submission.seed_note == ""
-    assert submission.model_version == version_id(SEEDANCE_LITE)
+    assert submission.model_version == "hidden"  # reported as is, never sent back
+    assert server.requests_by_endpoint[CREATE_BY_MODEL] == 1
+    assert server.requests_by_endpoint["POST /v1/predictions"] == 0
     assert server.created_by_model_prompt[(SEEDANCE_LITE, "a red fox runs through snow")] == 1
 
 
@@ -149,17 +156,28 @@ def test_model_without_seed_input_is_never_sent_one(provider, server, frame_png)
     assert server.responses_by_status[422] == 0
 
 
-def test_kling_duration_snaps_to_allowed_value_and_resolution_maps_to_mode(provider, server):
-    submission = provider.submit(scene(KLING_V21, duration=3.0, width=1920, height=1080))
+def test_kling_duration_snaps_to_allowed_value_and_resolution_maps_to_mode(
+    provider, server, frame_png
+):
+    submission = provider.submit(
+        scene(KLING_V21, duration=3.0, width=1920, height=1080, init_image_path=frame_png)
+    )
 
     sent = server.prediction(submission.prediction_id)["input"]
-    assert sent == {"prompt": "a red fox runs through snow", "duration": 5, "mode": "pro"}
+    assert {k: v for k, v in sent.items() if k != "start_image"} == {
+        "prompt": "a red fox runs through snow",
+        "duration": 5,
+        "mode": "pro",
+    }
+    assert sent["start_image"].startswith("data:image/png;base64,")
     assert submission.seed_applied is False
     assert "no seed input" in submission.seed_note
 
 
-def test_wan_duration_becomes_a_frame_count(provider, server):
-    submission = provider.submit(scene(WAN_I2V_FAST, duration=6.0, width=1280, height=720))
+def test_wan_duration_becomes_a_frame_count(provider, server, frame_png):
+    submission = provider.submit(
+        scene(WAN_I2V_FAST, duration=6.0, width=1280, height=720, init_image_path=frame_png)
+    )
 
     sent = server.prediction(submission.prediction_id)["input"]
     assert sent["num_frames"] == 97  # 6 s * 16 fps + 1, on the 4n+1 grid from 81
@@ -213,12 +231,57 @@ def test_latent_is_refused_for_hosted_models(provider, server, tmp_path):
     assert sum(server.requests_by_endpoint.values()) == 0
 
 
-def test_pinned_version_creates_through_versions_endpoint(provider, server):
-    submission = provider.submit(scene(version=version_id(SEEDANCE_LITE)))
+def test_a_required_input_the_scene_lacks_is_refused_before_any_request(provider, server):
+    for model, field in ((WAN_I2V_FAST, "image"), (KLING_V21, "start_image")):
+        with pytest.raises(ProviderError) as caught:
+            provider.submit(scene(model))
+        assert caught.value.retryable is False
+        assert f"requires {field}" in str(caught.value)
+    assert sum(server.requests_by_endpoint.values()) == 0
+
+
+def test_every_official_create_goes_by_model_name(provider, server):
+    """Scenes 2+ used to be created with the version scene 1 reported: "hidden" -> 422."""
+    first = provider.submit(scene())
+    second = provider.submit(scene(prompt="the fox leaps over a log"))
+
+    assert first.model_version == second.model_version == "hidden"
+    assert server.requests_by_endpoint[CREATE_BY_MODEL] == 2
+    assert server.requests_by_endpoint["POST /v1/predictions"] == 0
+    assert server.responses_by_status[422] == 0
+
+
+def test_a_community_model_pinned_in_the_registry_runs_by_that_version(configure, settings, server):
+    pinned = version_id(COMMUNITY)
+    settings.COHERENCE = {
+        **settings.COHERENCE,
+        "EXTRA_MODELS": {
+            f"{COMMUNITY}:{pinned}": {
+                "provider": "replicate",
+                "seed_input": "seed",
+                "first_frame_input": "init_image",
+                "duration_input": "seconds",
+            }
+        },
+    }
+
+    submission = configure().submit(scene(COMMUNITY, duration=3.0))
 
     assert server.requests_by_endpoint["POST /v1/predictions"] == 1
     assert server.requests_by_endpoint[CREATE_BY_MODEL] == 0
-    assert submission.model_version == version_id(SEEDANCE_LITE)
+    assert submission.model_version == pinned
+    assert server.prediction(submission.prediction_id)["input"]["seconds"] == 3
+
+
+def test_a_registry_pin_must_be_a_64_hex_version_id(settings):
+    from pipeline.providers.registry import all_models
+
+    settings.COHERENCE = {
+        **settings.COHERENCE,
+        "EXTRA_MODELS": {f"{COMMUNITY}:hidden": {"provider": "replicate"}},
+    }
+    with pytest.raises(ValueError, match="64-hex"):
+        all_models()
 
 
 def test_webhook_url_is_sent_with_completed_filter(provider, server):
@@ -233,8 +296,62 @@ def test_webhook_url_is_sent_with_completed_filter(provider, server):
 # Errors and retries
 
 
-def test_seed_rejected_by_schema_is_retried_without_seed_and_recorded(provider, server):
-    server.reject_seed_models = {SEEDANCE_PRO}
+def live_schema(server: ReplicateServer, model: str) -> dict:
+    """The model's Input component as sync_models stores it."""
+    return input_component(
+        server._model_json(server.model(model))["latest_version"]["openapi_schema"]
+    )
+
+
+def test_without_a_stored_schema_a_dropped_seed_goes_unnoticed(provider, server):
+    """Why schemas must be stored: Replicate accepts and ignores a seed it does not declare."""
+    server.seedless_models = {SEEDANCE_PRO}
+
+    submission = provider.submit(scene(SEEDANCE_PRO))
+
+    assert server.responses_by_status[422] == 0
+    assert server.dropped_inputs[submission.prediction_id] == ["seed"]
+    assert submission.seed_applied is True  # the registry believed; only the schema knows
+
+
+def test_with_a_stored_schema_seed_applied_is_the_truth(provider, server):
+    server.seedless_models = {SEEDANCE_PRO}
+    schema = live_schema(server, SEEDANCE_PRO)
+
+    submission = provider.submit(scene(SEEDANCE_PRO, input_schema=schema))
+
+    sent = server.prediction(submission.prediction_id)["input"]
+    assert "seed" not in sent
+    assert server.dropped_inputs[submission.prediction_id] == []
+    assert submission.seed_applied is False
+    assert submission.seed_note == f"model {SEEDANCE_PRO}'s input schema declares no 'seed' input"
+    assert submission.schema_fingerprint == fingerprint(schema)
+
+
+def test_with_a_stored_schema_only_declared_inputs_are_sent(provider, server, frame_png):
+    schema = live_schema(server, SEEDANCE_PRO_FAST)  # no last frame, no reference images
+    schema["properties"].pop("resolution")
+
+    submission = provider.submit(scene(SEEDANCE_PRO_FAST, input_schema=schema))
+
+    sent = server.prediction(submission.prediction_id)["input"]
+    assert set(sent) == {"prompt", "duration", "seed"}
+    assert submission.dropped_inputs == ("resolution",)
+    assert submission.provider_input == sent
+
+
+def test_schema_enum_decides_the_duration(provider, server, frame_png):
+    schema = live_schema(server, VEO_31_FAST)
+
+    submission = provider.submit(scene(VEO_31_FAST, duration=5.2, input_schema=schema))
+
+    assert server.prediction(submission.prediction_id)["input"]["duration"] == 6
+
+
+def test_seed_rejected_by_a_strict_model_is_retried_without_seed(provider, server):
+    """Defensive only: cog before 2026-04 answered 422 to an undeclared seed."""
+    server.seedless_models = {SEEDANCE_PRO}
+    server.strict_models = {SEEDANCE_PRO}
 
     submission = provider.submit(scene(SEEDANCE_PRO))
 
@@ -246,7 +363,6 @@ def test_seed_rejected_by_schema_is_retried_without_seed_and_recorded(provider, 
     assert server.responses_by_status[422] == 1
     assert server.requests_by_endpoint[CREATE_BY_MODEL] == 2
     assert server.prediction_ids() == [submission.prediction_id]
-    assert "seed" not in server.prediction(submission.prediction_id)["input"]
 
 
 def test_429_on_create_waits_retry_after_then_succeeds(configure, server):
@@ -324,32 +440,20 @@ def test_network_error_before_sending_is_retried_then_reported(configure, server
     assert "network error" in str(caught.value)
 
 
-def test_other_422_fails_with_the_api_detail(configure, server):
-    # The server's copy of the schema lacks `resolution`: an input error that is not about seed.
-    lite = next(spec for spec in BUILTIN_MODELS if spec.name == SEEDANCE_LITE)
-    narrowed = dataclasses.replace(
-        lite,
-        resolution_input=None,
-        accepted_inputs=lite.accepted_inputs - {"resolution"},
-    )
-    server.add_model(narrowed)
-    provider = configure()
+def test_other_422_fails_with_the_api_detail(configure, server, frame_png):
+    # The server's kling schema (a newer version, say) allows 10 s only: the registry sends 5.
+    kling = server.model(KLING_V21)
+    schema = copy.deepcopy(kling.openapi_schema)
+    schema["components"]["schemas"]["duration"]["enum"] = [10]
+    server.add_model(dataclasses.replace(kling, openapi_schema=schema))
 
     with pytest.raises(ProviderError) as caught:
-        provider.submit(scene())
+        configure().submit(scene(KLING_V21, init_image_path=frame_png))
 
     assert caught.value.retryable is False
     assert caught.value.status == 422
-    assert "Additional property resolution is not allowed" in str(caught.value)
+    assert "duration must be one of the following: 10" in str(caught.value)
     assert server.requests_by_endpoint[CREATE_BY_MODEL] == 1
-
-
-def test_unknown_version_is_a_non_retryable_422(provider):
-    with pytest.raises(ProviderError) as caught:
-        provider.submit(scene(version="0" * 64))
-
-    assert caught.value.retryable is False
-    assert "does not exist" in str(caught.value)
 
 
 def test_bad_token_is_a_clear_non_retryable_error(configure, server):
@@ -395,9 +499,9 @@ def test_output_is_downloaded_and_is_a_valid_mp4(provider, server, tmp_path):
 
     info = media.probe(fetched.video_path)
     assert (info.width, info.height, info.codec) == (128, 72, "h264")
-    assert info.frame_count == 12  # 1 s at 12 fps (the server's small render option)
+    assert info.frame_count == 24  # 1 s (the server's short render option) at seedance's 24 fps
     assert state.predict_time is not None and state.predict_time > 0
-    assert state.extra["version"] == version_id(SEEDANCE_LITE)
+    assert state.extra["version"] == "hidden"
     assert not list((tmp_path / "clips").glob(".*.part"))
 
 
@@ -409,7 +513,7 @@ def test_list_output_is_understood(provider, server, tmp_path):
 
     assert isinstance(server.prediction(submission.prediction_id)["output"], list)
     assert state.output_url and state.output_url.endswith("/output.mp4")
-    assert media.probe(provider.fetch_output(state, tmp_path).video_path).frame_count == 12
+    assert media.probe(provider.fetch_output(state, tmp_path).video_path).frame_count == 25
 
 
 def test_continuing_from_a_last_frame_starts_the_next_clip_on_it(provider, server, tmp_path):

@@ -9,12 +9,14 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import replicate
-from django.core.management import call_command
 from replicate.exceptions import ReplicateError
 
-from pipeline.providers.registry import KLING_V21, MINIMAX_VIDEO_01, SEEDANCE_LITE
-from pipeline.replicate_server import ReplicateServer, version_id
+from pipeline.providers.registry import KLING_V21, MINIMAX_VIDEO_01, SEEDANCE_LITE, WAN_I2V_FAST
+from tests.doubles import replicate_server
+from tests.doubles.replicate_server import ReplicateServer, version_id
 from tests.providers import TOKEN, make_server
+
+COMMUNITY = "acme/community-video"
 
 PREDICTION_KEYS = {
     "id",
@@ -86,7 +88,31 @@ def test_unknown_model_and_prediction_get_the_reference_404_body(http):
     assert response.json() == {"detail": "Not found.", "status": 404}
 
 
-def test_seed_to_a_model_without_one_gets_the_reference_422_body(http, server):
+def test_an_undeclared_input_is_dropped_silently_as_replicate_does(http, server):
+    response = create(http, MINIMAX_VIDEO_01, seed=7, colour="red")
+
+    assert response.status_code == 201
+    prediction_id = response.json()["id"]
+    assert server.dropped_inputs[prediction_id] == ["colour", "seed"]
+    data = server.wait_for(prediction_id)
+    assert data["status"] == "succeeded"
+    assert "Using seed: 7" not in data["logs"]  # the model never saw it
+
+
+def test_seedless_switch_serves_a_schema_without_seed(http, server):
+    server.seedless_models = {SEEDANCE_LITE}
+
+    response = create(http, SEEDANCE_LITE, seed=7)
+
+    assert response.status_code == 201
+    assert server.dropped_inputs[response.json()["id"]] == ["seed"]
+    schema = http.get(f"/v1/models/{SEEDANCE_LITE}").json()["latest_version"]["openapi_schema"]
+    assert "seed" not in schema["components"]["schemas"]["Input"]["properties"]
+
+
+def test_strict_switch_answers_the_pre_2026_additional_property_422(http, server):
+    server.strict_models = {MINIMAX_VIDEO_01}
+
     response = create(http, MINIMAX_VIDEO_01, seed=7)
 
     assert response.status_code == 422
@@ -105,21 +131,66 @@ def test_seed_to_a_model_without_one_gets_the_reference_422_body(http, server):
     assert server.prediction_ids() == []
 
 
-def test_reject_seed_switch_removes_seed_from_a_schema(http, server):
-    assert create(http, SEEDANCE_LITE, seed=7).status_code == 201
-    server.reject_seed_models = {SEEDANCE_LITE}
-    assert create(http, SEEDANCE_LITE, seed=7).status_code == 422
+def test_missing_required_inputs_get_the_reference_422(http, server):
+    response = create(http, WAN_I2V_FAST)
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "title": "Input validation failed",
+        "status": 422,
+        "detail": "- input: image is required",
+        "invalid_fields": [
+            {"type": "required", "field": "input", "description": "image is required"}
+        ],
+    }
+    assert create(http, KLING_V21).json()["detail"] == "- input: start_image is required"
+    assert server.prediction_ids() == []
 
 
-def test_enum_and_type_errors_are_422(http):
-    detail = create(http, KLING_V21, duration=7).json()["detail"]
+def test_enum_type_and_range_errors_are_422(http):
+    image = "https://example.invalid/start.png"
+    detail = create(http, KLING_V21, start_image=image, duration=7).json()["detail"]
     assert detail == "- input.duration: duration must be one of the following: 5, 10"
     detail = create(http, SEEDANCE_LITE, seed="seven").json()["detail"]
-    assert detail == "- input.seed: Invalid type. Expected: integer, given: str"
+    assert detail == "- input.seed: Invalid type. Expected: integer, given: string"
+    detail = create(http, WAN_I2V_FAST, image=image, num_frames=200).json()["detail"]
+    assert detail == "- input.num_frames: Must be less than or equal to 121"
+    detail = create(http, SEEDANCE_LITE, duration=1).json()["detail"]
+    assert detail == "- input.duration: Must be greater than or equal to 2"
     assert (
         "prompt is required"
         in http.post(f"/v1/models/{SEEDANCE_LITE}/predictions", json={"input": {}}).json()["detail"]
     )
+
+
+def test_official_models_report_a_hidden_version_that_cannot_be_sent_back(http, server):
+    created = create(http, SEEDANCE_LITE).json()
+    assert created["version"] == "hidden"
+
+    for version in ("hidden", version_id(SEEDANCE_LITE), "0" * 64):
+        response = http.post(
+            "/v1/predictions", json={"version": version, "input": {"prompt": "again"}}
+        )
+        assert response.status_code == 422
+        assert response.json()["title"] == "Invalid version or not permitted"
+    assert server.prediction_ids() == [created["id"]]
+
+
+def test_a_community_model_runs_by_its_version_and_reports_it(http, server):
+    version = version_id(COMMUNITY)
+    response = http.post("/v1/predictions", json={"version": version, "input": {"prompt": "x"}})
+
+    assert response.status_code == 201
+    assert response.json()["model"] == COMMUNITY
+    assert response.json()["version"] == version
+
+
+def test_each_model_renders_at_its_own_frame_rate(http, server):
+    minimax = server.wait_for(create(http, MINIMAX_VIDEO_01).json()["id"])
+    seedance = server.wait_for(create(http, SEEDANCE_LITE).json()["id"])
+
+    assert "at 25 fps" in minimax["logs"]
+    assert "at 24 fps" in seedance["logs"]
 
 
 def test_429_switch_answers_the_reference_body_with_retry_after(http, server):
@@ -170,7 +241,7 @@ def test_lifecycle_and_prediction_shape(http, server):
     assert set(data) >= PREDICTION_KEYS
     assert data["urls"]["get"] == f"{server.base_url}/v1/predictions/{prediction_id}"
     assert data["urls"]["cancel"].endswith(f"/v1/predictions/{prediction_id}/cancel")
-    assert data["version"] == version_id(SEEDANCE_LITE)
+    assert data["version"] == "hidden"
     assert data["metrics"]["predict_time"] > 0
     assert data["data_removed"] is False
     assert "Using seed: 99" in data["logs"]
@@ -186,16 +257,14 @@ def test_client_parses_predictions_and_models(client, server):
     assert prediction.status == "succeeded"
     assert isinstance(prediction.output, str)
 
-    model = client.models.get(SEEDANCE_LITE)
+    model = client.models.get(WAN_I2V_FAST)
     assert model.latest_version is not None
-    assert model.latest_version.id == version_id(SEEDANCE_LITE)
-    assert (
-        "seed"
-        in model.latest_version.openapi_schema["components"]["schemas"]["Input"]["properties"]
-    )
+    component = model.latest_version.openapi_schema["components"]["schemas"]["Input"]
+    assert {"seed", "image", "num_frames"} <= set(component["properties"])
+    assert set(component["required"]) == {"prompt", "image"}
 
-    by_version = client.predictions.create(version=version_id(SEEDANCE_LITE), input={"prompt": "y"})
-    assert by_version.model == SEEDANCE_LITE
+    by_version = client.predictions.create(version=version_id(COMMUNITY), input={"prompt": "y"})
+    assert by_version.model == COMMUNITY
 
 
 def test_file_upload_round_trip(client, server):
@@ -290,18 +359,17 @@ def test_unknown_switch_is_an_error(server):
         server.configure(latncy=1)
 
 
-def test_management_command_runs_the_server(capsys):
-    call_command(
-        "replicate_server",
-        port=0,
-        latency="0.1,0.2",
-        error_rate_5xx=0.1,
-        reject_seed=[SEEDANCE_LITE],
-        webhook_secret="whsec_" + "A" * 44,
-        exit_after=0.2,
-    )
+def test_dev_tool_runs_the_server_and_never_prints_its_secrets(capsys, monkeypatch):
+    secret = "whsec_" + "A" * 44
+    monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_very_secret_token_value")
+    monkeypatch.setenv("REPLICATE_WEBHOOK_SECRET", secret)
+
+    code = replicate_server.main(["--port", "0", "--latency", "0.1,0.2", "--exit-after", "0.2"])
 
     out = capsys.readouterr().out
+    assert code == 0
     assert "REPLICATE_BASE_URL=http://127.0.0.1:" in out
-    assert "REPLICATE_WEBHOOK_SECRET=whsec_" in out
     assert SEEDANCE_LITE in out
+    assert "r8_very_secret_token_value" not in out
+    assert secret not in out
+    assert "(26 chars)" in out  # the token, masked

@@ -136,8 +136,23 @@ def test_the_change_page_shows_seed_recipe_players_picture_and_boundaries(staff_
         assert f'src="/media/{scene.clip.name}"' in html
     assert "<svg" in html
     assert "<td>1 → 2</td>" in html
-    assert "cut (not scored)" in html
+    # Plan and verdict side by side: the local model's hand-overs are seen as continuous.
+    assert '<td class="kind">continuous</td>' in html and '<td class="kind">cut</td>' in html
+    assert "✘ failed hand-over</span>" not in html
     assert reverse("generations:detail", args=[finished.pk]) in html
+
+
+def test_a_failed_handover_is_flagged_in_the_list_the_table_and_the_picture(staff_client, finished):
+    report = dict(finished.coherence_report)
+    boundaries = [dict(b) for b in report["boundaries"]]
+    boundaries[1].update(continuous=True, kind="continuous", failed_handover=True)
+    report["boundaries"] = boundaries
+    Generation.objects.filter(pk=finished.pk).update(coherence_report=report)
+    html = staff_client.get(change_url(finished)).content.decode()
+    assert '<span class="coherence-flag">✘ failed hand-over</span>' in html  # boundary table
+    assert "FAILED HAND-OVER" in html  # the picture (inline SVG)
+    listing = staff_client.get(reverse("admin:generations_generation_changelist")).content
+    assert "✘ 1 failed hand-over" in listing.decode()
 
 
 def test_the_change_page_shows_what_each_scene_was_sent(staff_client, finished):

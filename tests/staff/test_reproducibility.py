@@ -11,17 +11,13 @@ from django.core.exceptions import ValidationError
 
 from generations.models import Generation
 from generations.services import (
-    DIFFERENT,
-    IDENTICAL,
-    NOT_COMPARED,
-    SIMILAR,
     compare_regeneration,
-    compare_videos,
     recipe_from_video,
     regenerate_generation,
     replay_recipe,
 )
 from pipeline import media
+from pipeline.compare import DIFFERENT, IDENTICAL, NOT_COMPARED, SIMILAR, compare_videos
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_task_failures")]
 

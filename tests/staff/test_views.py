@@ -121,3 +121,34 @@ def test_timeline_markers_carry_the_reports_continuity_at_each_boundary():
         for item in build_timeline(generation, scenes)
     ]
     assert markers == [(None, None), ("continuous", 0.97), ("cut", 0.41)]
+
+
+def test_timeline_flags_a_failed_handover():
+    generation = Generation(
+        coherence_report={
+            "boundaries": [
+                {
+                    "from_index": 0,
+                    "to_index": 1,
+                    "continuous": True,
+                    "continuity": 0.05,
+                    "verdict": "cut",
+                    "failed_handover": True,
+                },
+            ]
+        }
+    )
+    scenes = [
+        Scene(index=0, duration=1.0, continuous=False),
+        Scene(index=1, duration=1.0, continuous=True),
+    ]
+    assert [item.failed_handover for item in build_timeline(generation, scenes)] == [False, True]
+
+
+def test_the_page_shows_a_failed_handover(staff_client, finished):
+    report = dict(finished.coherence_report)
+    report["boundaries"] = [dict(b) for b in report["boundaries"]]
+    report["boundaries"][0].update(failed_handover=True, verdict="cut")
+    Generation.objects.filter(pk=finished.pk).update(coherence_report=report)
+    html = staff_client.get(page_url(finished)).content.decode()
+    assert html.count('class="flag failed-handover"') == 1

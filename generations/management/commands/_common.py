@@ -86,6 +86,10 @@ def print_result(out: OutputWrapper, generation: Generation) -> None:
         out.write(f"video:      {Path(settings.MEDIA_ROOT) / generation.video.name}")
     if generation.coherence_score is not None:
         out.write(f"coherence:  {generation.coherence_score:.3f}")
+    if generation.estimated_cost is not None:
+        out.write(f"estimated:  ${generation.estimated_cost:.4f}")
+    if generation.cost is not None:
+        out.write(f"cost:       ${generation.cost:.4f}")
     for warning in generation.warnings:
         out.write(f"warning:    {warning}")
     if generation.error:

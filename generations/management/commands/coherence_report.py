@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from generations.management.commands._common import load_generation
-from pipeline.coherence import format_report_table, render_report_png
+from pipeline.coherence.drawing import format_report_table, render_report_png
 
 
 class Command(BaseCommand):

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from coherence_project.conf import config
 from generations.iterate.variations import create_with_variations
-from generations.management.commands._common import (
-    add_wait_arguments,
-    describe,
-    wait_for_result,
-)
-from generations.services import create_generation
+from generations.management.commands._common import describe, wait_for_result
+from generations.services import PlanReview, create_generation, review_plan
+from pipeline.providers.registry import get_model
 
 
 def read_plan(path: Path) -> dict[str, Any]:
@@ -32,6 +31,55 @@ def read_plan(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CommandError(f"Plan file {path} must hold an object with 'scenes', or a list.")
     return data
+
+
+def _usd(amount: Decimal | None) -> str:
+    return "unknown" if amount is None else f"${amount:.4f}"
+
+
+def _image_value(value: Any, base: Path) -> Any:
+    """A plan's image: a data URI or https URL as is, else a file path (relative to the plan)."""
+    if not isinstance(value, str) or value.startswith(("data:", "http://", "https://")):
+        return value
+    path = Path(value) if Path(value).is_absolute() else base / value
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"Cannot read image {path}: {exc.strerror}", returncode=2) from None
+
+
+def plan_fields(options: dict[str, Any]) -> dict[str, Any]:
+    """The create_generation fields from a plan file and the command line."""
+    plan = read_plan(options["plan"])
+    settings_ = dict(plan.get("coherence_settings") or {})
+    for flag, key, value in (
+        ("no_seed_control", "seed_control", False),
+        ("no_latent_reuse", "latent_reuse", False),
+        ("color_match", "color_match", True),
+    ):
+        if options[flag]:
+            settings_[key] = value
+    if options["seed_mode"]:
+        settings_["seed_mode"] = options["seed_mode"]
+    base = options["plan"].resolve().parent
+    scenes = plan.get("scenes")
+    if isinstance(scenes, list):
+        scenes = [
+            {**s, "image": _image_value(s["image"], base)}
+            if isinstance(s, dict) and "image" in s
+            else s
+            for s in scenes
+        ]
+    reference = options["reference_image"] or plan.get("reference_image")
+    return {
+        "scenes": scenes,
+        "title": options["title"] or plan.get("title", ""),
+        "coherence_settings": settings_,
+        "provider": options["provider"] or plan.get("provider"),
+        "model": options["model"] or plan.get("model"),
+        "seed": options["seed"] if options["seed"] is not None else plan.get("seed"),
+        "reference_image": _image_value(str(reference), base) if reference else None,
+    }
 
 
 class Command(BaseCommand):
@@ -54,37 +102,64 @@ class Command(BaseCommand):
             "--variations", type=int, metavar="N", help="N seed variations to choose from (2..8)"
         )
         parser.add_argument("--variations-scope", choices=["first_scene", "plan"])
-        add_wait_arguments(parser)
+        parser.add_argument("--wait", action="store_true", help="wait, with a progress bar")
+        parser.add_argument(
+            "--run-cluster",
+            action="store_true",
+            help="start a django-q2 cluster for the duration (implies --wait)",
+        )
+        parser.add_argument("--timeout", type=float, default=600.0)
+        parser.add_argument(
+            "--reference-image",
+            type=Path,
+            help="start image (PNG/JPEG/WebP) for every chain head that has none of its own",
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="check the plan and print its estimated cost per scene and in total; create "
+            "nothing",
+        )
+
+    def print_estimate(self, review: PlanReview) -> None:
+        spec = get_model(review.model)
+        costs = review.hosted.estimate.per_scene
+        self.stdout.write(f"model {review.model} ({spec.price_note or 'no price note'})")
+        for index, (scene, cost) in enumerate(zip(review.plan, costs, strict=True)):
+            rendered = spec.rendered_seconds(scene["duration"], config.VIDEO_FPS)
+            self.stdout.write(
+                f"scene {index + 1}: {scene['duration']:g} s planned, {rendered:g} s rendered, "
+                f"{_usd(cost)}"
+            )
+        total = review.hosted.estimate.total
+        self.stdout.write(f"total: {_usd(total)} (cap ${config.MAX_COST_USD:.2f})")
+        for warning in review.hosted.warnings:
+            self.stdout.write(f"warning: {warning}")
+        self.stdout.write("dry run: nothing was created")
+
+    @staticmethod
+    def create(fields: dict[str, Any], options: dict[str, Any]) -> Any:
+        """A generation, a preview (--preview) or a parent with seed variations (--variations)."""
+        if options["preview"]:
+            fields = {**fields, "quality": "preview"}
+        if options["variations"] is None:
+            return create_generation(**fields)
+        return create_with_variations(
+            **fields,
+            variations=options["variations"],
+            variations_scope=options["variations_scope"] or "first_scene",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        plan = read_plan(options["plan"])
-        settings_ = dict(plan.get("coherence_settings") or {})
-        if options["no_seed_control"]:
-            settings_["seed_control"] = False
-        if options["no_latent_reuse"]:
-            settings_["latent_reuse"] = False
-        if options["seed_mode"]:
-            settings_["seed_mode"] = options["seed_mode"]
-        if options["color_match"]:
-            settings_["color_match"] = True
-        iterate: dict[str, Any] = {"quality": "preview"} if options["preview"] else {}
-        creator = create_generation
-        if options["variations"] is not None:
-            creator = create_with_variations
-            iterate["variations"] = options["variations"]
-            iterate["variations_scope"] = options["variations_scope"] or "first_scene"
+        fields = plan_fields(options)
         try:
-            generation = creator(
-                **iterate,
-                scenes=plan.get("scenes"),
-                title=options["title"] or plan.get("title", ""),
-                coherence_settings=settings_,
-                provider=options["provider"] or plan.get("provider"),
-                model=options["model"] or plan.get("model"),
-                seed=options["seed"] if options["seed"] is not None else plan.get("seed"),
-            )
+            if options["dry_run"]:
+                self.print_estimate(review_plan(**fields))
+                return
+            generation = self.create(fields, options)
         except ValidationError as exc:
-            raise CommandError(f"Invalid plan: {describe(exc)}") from None
+            # Exit 2 (a usage error): nothing was created, and no prediction exists.
+            raise CommandError(f"Invalid plan: {describe(exc)}", returncode=2) from None
         self.stdout.write(
             f"created generation {generation.pk} ({generation.scenes.count()} scenes)"
         )

@@ -16,17 +16,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from generations.management.commands._common import describe, load_generation, wait_for_result
 from generations.models import Generation
 from generations.services import (
-    DIFFERENT,
-    IDENTICAL,
     KEEP_SEED,
-    SIMILAR_MIN_SSIM,
-    ClipComparison,
     compare_regeneration,
-    compare_videos,
     recipe_from_video,
     regenerate_generation,
     replay_recipe,
 )
+from pipeline.compare import DIFFERENT, IDENTICAL, SIMILAR_MIN_SSIM, ClipComparison, compare_videos
 
 
 def _ssim(value: float | None) -> str:

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generations', '0002_reconcile_schedule'),
+        ('generations', '0003_hosted_models_schema_images_costs'),
     ]
 
     operations = [

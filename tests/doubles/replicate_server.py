@@ -1,19 +1,29 @@
 """A Replicate-compatible HTTP server for loopback use: tests and offline development.
 
-It speaks the part of Replicate's HTTP API the official client uses — create (by model or by
-version), get, cancel, model lookup, file upload, the default webhook secret — with the same
-prediction JSON, the same error bodies and Standard Webhooks signatures, and renders real mp4
-outputs with ``pipeline.localmodel``. Switches inject what a hosted API does to you (latency, 5xx
-bursts, 429 with Retry-After, failed predictions, a schema without ``seed``); counters record every
-request per endpoint and per prediction so tests can assert how many predictions a scene cost and
-how many HTTP requests a polling loop spends compared with a webhook.
+A test double, no kinder than the real API. It speaks the part of Replicate's HTTP API the official
+client uses (create by model or by version, get, cancel, model lookup with its input schema, file
+upload, the default webhook secret) with the same prediction JSON, error bodies and Standard
+Webhooks signatures, and renders real mp4 outputs with ``pipeline.localmodel``.
 
-Inputs are validated per model from ``pipeline.providers.registry``: an input the model's schema
-does not list is answered with 422 ``Additional property X is not allowed``, as Replicate does.
+It behaves as /work/shared/reference/replicate.md says Replicate does, from each model's published
+schema (``tests.doubles.model_schemas``), never from what our code sends:
+- official models report ``"version": "hidden"``; sending that (or any id that is not a runnable
+  community version) back as ``version`` is 422 "Invalid version or not permitted";
+- inputs a model does not declare are dropped without error (cog, 2026-04), only counted here;
+- a missing required input, a wrong type, a value outside an enum or range is 422 with
+  Replicate's body;
+- ``GET /v1/models/{owner}/{name}`` serves the model's OpenAPI schema.
+
+Switches inject what a hosted API does to you (latency, 5xx bursts, 429 with Retry-After, failed
+predictions, a schema without ``seed``); counters record every request per endpoint and per
+prediction so tests can assert how many predictions a scene cost.
+
+Run it as a dev tool: ``python -m tests.doubles.replicate_server --port 8765`` (see ``main``).
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import binascii
 import email.parser
@@ -23,10 +33,12 @@ import hmac
 import io
 import json
 import logging
+import os
 import random
 import re
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -41,8 +53,8 @@ from typing import Any
 
 import httpx
 
-from pipeline.providers.registry import ModelSpec
 from pipeline.webhooks import generate_webhook_secret, sign_webhook
+from tests.doubles.model_schemas import ServedModel, served_models, without_input
 
 logger = logging.getLogger("coherence.replicate_server")
 
@@ -73,6 +85,9 @@ _PREDICTION_PATH = re.compile(r"^/v1/predictions/([^/]+)$")
 _CANCEL_PATH = re.compile(r"^/v1/predictions/([^/]+)/cancel$")
 _FILE_PATH = re.compile(r"^/v1/files/([^/]+)$")
 _OUTPUT_PATH = re.compile(r"^/files/([^/]+)/([^/]+)$")
+_CREATE_BY_VERSION_PATH = re.compile(r"^/v1/predictions$")
+_FILES_PATH = re.compile(r"^/v1/files$")
+_SECRET_PATH = re.compile(r"^/v1/webhooks/default/secret$")
 
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 
@@ -84,6 +99,16 @@ def _now() -> str:
 def _new_id() -> str:
     # Replicate ids are 26 lowercase base32 characters.
     return base64.b32encode(uuid.uuid4().bytes).decode("ascii").lower().rstrip("=")[:26]
+
+
+HIDDEN_VERSION = "hidden"  # what predictions of official models report as their version
+
+ERROR_INVALID_VERSION = {
+    "title": "Invalid version or not permitted",
+    "detail": "The specified version does not exist (or perhaps you don't have permission to "
+    "use it?)",
+    "status": 422,
+}
 
 
 def version_id(model: str) -> str:
@@ -105,7 +130,7 @@ class WebhookDelivery:
 @dataclass
 class _Prediction:
     data: JSON
-    spec: ModelSpec
+    spec: ServedModel
     webhook: str | None
     events: frozenset[str]
     fail_with: str | None
@@ -143,6 +168,63 @@ def _validation_error(errors: list[tuple[str, str, str]]) -> _Response:
     )
 
 
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+_TYPE_NAMES = {
+    str: "string",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    list: "array",
+    dict: "object",
+}
+
+
+def _resolve(prop: JSON, schemas: JSON) -> JSON:
+    """A property with its ``allOf`` $refs (cog's enums) merged in."""
+    merged = {key: value for key, value in prop.items() if key != "allOf"}
+    for part in prop.get("allOf", []):
+        ref = str(part.get("$ref", "")).rsplit("/", 1)[-1]
+        merged = {**schemas.get(ref, {}), **merged}
+    return merged
+
+
+def _type_ok(kind: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return kind == "boolean"
+    if kind == "integer" and isinstance(value, float):
+        return value.is_integer()  # JSON Schema: 5.0 is an integer
+    return isinstance(value, _JSON_TYPES.get(kind, (object,)))
+
+
+def _check_value(name: str, value: Any, prop: JSON) -> list[tuple[str, str, str]]:
+    """Type, enum and range errors for one input, worded as Replicate's validator words them."""
+    field_name = f"input.{name}"
+    kind = prop.get("type")
+    if kind and not _type_ok(kind, value):
+        given = _TYPE_NAMES.get(type(value), type(value).__name__)
+        return [("invalid_type", field_name, f"Invalid type. Expected: {kind}, given: {given}")]
+    if "enum" in prop and value not in prop["enum"]:
+        allowed = ", ".join(str(item) for item in prop["enum"])
+        return [("enum", field_name, f"{name} must be one of the following: {allowed}")]
+    errors = []
+    if "minimum" in prop and isinstance(value, int | float) and value < prop["minimum"]:
+        errors.append(
+            ("number_gte", field_name, f"Must be greater than or equal to {prop['minimum']}")
+        )
+    if "maximum" in prop and isinstance(value, int | float) and value > prop["maximum"]:
+        errors.append(
+            ("number_lte", field_name, f"Must be less than or equal to {prop['maximum']}")
+        )
+    return errors
+
+
 class ReplicateServer:
     """The loopback server. ``start()`` binds 127.0.0.1 (port 0 = any free port).
 
@@ -165,15 +247,16 @@ class ReplicateServer:
         fail_rate: float = 0.0,
         fail_next: int = 0,
         fail_message: str = DEFAULT_FAIL_MESSAGE,
-        reject_seed_models: Iterable[str] = (),
+        seedless_models: Iterable[str] = (),
+        strict_models: Iterable[str] = (),
         list_output_models: Iterable[str] = (),
         rng_seed: int | None = 0,
         render_width: int = 512,
         render_height: int = 288,
-        render_fps: int = 24,
+        render_fps: int | None = None,
         max_render_seconds: float | None = None,
         output_dir: Path | None = None,
-        models: Mapping[str, ModelSpec] | None = None,
+        models: Mapping[str, ServedModel] | None = None,
         tag_fn: TagFn | None = None,
     ) -> None:
         self.host = host
@@ -188,14 +271,19 @@ class ReplicateServer:
         self.fail_rate = fail_rate
         self.fail_next = fail_next
         self.fail_message = fail_message
-        self.reject_seed_models: set[str] = set(reject_seed_models)
+        # Models served from a schema without `seed` (as a new version may be): a seed sent to
+        # them is dropped silently, as Replicate does.
+        self.seedless_models: set[str] = set(seedless_models)
+        # Models that answer 422 "Additional property X is not allowed" to undeclared inputs:
+        # cog's behaviour before 2026-04, kept only to exercise the client's defensive retry.
+        self.strict_models: set[str] = set(strict_models)
         self.list_output_models: set[str] = set(list_output_models)
         self.burst_5xx = 0  # the next N API requests answer 5xx, whatever error_rate_5xx says
         self.burst_429 = 0  # the next N API requests answer 429
         # Rendering.
         self.render_width = render_width
         self.render_height = render_height
-        self.render_fps = render_fps
+        self.render_fps = render_fps  # None: each model's own frame rate (minimax 25 fps)
         self.max_render_seconds = max_render_seconds
         self.tag_fn = tag_fn
 
@@ -216,9 +304,17 @@ class ReplicateServer:
         self.created_by_tag: Counter[str] = Counter()
         self.responses_by_status: Counter[int] = Counter()
         self.webhook_deliveries: list[WebhookDelivery] = []
+        self.dropped_inputs: dict[str, list[str]] = {}  # prediction id -> undeclared inputs
+        self._ready = True
 
     # ----------------------------------------------------------------------------------------
     # Lifecycle
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A misspelt switch must fail loudly, not leave a test running against the defaults.
+        if getattr(self, "_ready", False) and not name.startswith("_") and not hasattr(self, name):
+            raise AttributeError(f"no switch named {name!r}")
+        super().__setattr__(name, value)
 
     def start(self) -> ReplicateServer:
         if self._httpd is not None:
@@ -312,35 +408,42 @@ class ReplicateServer:
             self.created_by_tag.clear()
             self.responses_by_status.clear()
             self.webhook_deliveries.clear()
+            self.dropped_inputs.clear()
 
     # ----------------------------------------------------------------------------------------
     # Models
 
-    def models(self) -> Mapping[str, ModelSpec]:
-        if self._models is not None:
-            return self._models
-        from pipeline.providers.registry import all_models
-
-        return all_models()
-
-    def add_model(self, spec: ModelSpec) -> None:
-        """Serve ``spec`` (or replace the server's copy of that model's schema)."""
+    def models(self) -> Mapping[str, ServedModel]:
         with self._lock:
             if self._models is None:
-                self._models = dict(self.models())
-            self._models[spec.name] = spec
+                self._models = served_models()
+            return self._models
 
-    def _model_for_version(self, version: str) -> ModelSpec | None:
-        for spec in self.models().values():
-            if version_id(spec.name) == version:
-                return spec
+    def model(self, name: str) -> ServedModel | None:
+        """The model as served now (with the ``seedless_models`` switch applied)."""
+        served = self.models().get(name)
+        if served is not None and name in self.seedless_models and served.seed_input:
+            served = without_input(served, served.seed_input)
+        return served
+
+    def add_model(self, model: ServedModel) -> None:
+        """Serve ``model`` (or replace the server's copy of that model's schema)."""
+        with self._lock:
+            dict(self.models())  # make sure the defaults are loaded
+            assert self._models is not None
+            self._models[model.name] = model
+
+    def _model_for_version(self, version: str) -> ServedModel | None:
+        """The community model whose version this is; official models cannot be run by id."""
+        for served in self.models().values():
+            if not served.official and served.version_id == version:
+                return self.model(served.name)
         return None
 
-    def _model_json(self, spec: ModelSpec) -> JSON:
-        owner, name = spec.name.split("/", 1)
-        properties = {input_name: {"title": input_name} for input_name in sorted(spec.input_names)}
+    def _model_json(self, model: ServedModel) -> JSON:
+        owner, name = model.name.split("/", 1)
         return {
-            "url": f"https://replicate.com/{spec.name}",
+            "url": f"https://replicate.com/{model.name}",
             "owner": owner,
             "name": name,
             "description": "served by the Coherence loopback server",
@@ -352,20 +455,10 @@ class ReplicateServer:
             "cover_image_url": None,
             "default_example": None,
             "latest_version": {
-                "id": version_id(spec.name),
+                "id": model.version_id,
                 "created_at": "2025-01-01T00:00:00.000000Z",
-                "cog_version": "0.9.0",
-                "openapi_schema": {
-                    "components": {
-                        "schemas": {
-                            "Input": {
-                                "type": "object",
-                                "properties": properties,
-                                "additionalProperties": False,
-                            }
-                        }
-                    }
-                },
+                "cog_version": "0.16.0",
+                "openapi_schema": json.loads(json.dumps(model.openapi_schema)),
             },
         }
 
@@ -459,51 +552,51 @@ class ReplicateServer:
         return None
 
     def _route(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> _Response:
-        if method == "POST" and (match := _MODEL_PREDICTIONS_PATH.match(path)):
-            spec = self.models().get(f"{match.group(1)}/{match.group(2)}")
-            if spec is None:
-                return _json_response(404, ERROR_NOT_FOUND)
-            return self._create(spec, body)
-        if method == "POST" and path == "/v1/predictions":
-            payload = self._parse_json(body)
-            if isinstance(payload, _Response):
-                return payload
-            spec = self._model_for_version(str(payload.get("version", "")))
-            if spec is None:
-                return _json_response(
-                    422,
-                    {
-                        "title": "Invalid version or not permitted",
-                        "detail": "The specified version does not exist (or perhaps you don't "
-                        "have permission to use it?)",
-                        "status": 422,
-                    },
-                )
-            return self._create(spec, body)
-        if method == "GET" and (match := _PREDICTION_PATH.match(path)):
-            with self._lock:
-                prediction = self._predictions.get(match.group(1))
-                if prediction is None:
-                    return _json_response(404, ERROR_NOT_FOUND)
-                return _json_response(200, prediction.data)
-        if method == "POST" and (match := _CANCEL_PATH.match(path)):
-            return self._cancel(match.group(1))
-        if method == "GET" and (match := _MODEL_PATH.match(path)):
-            spec = self.models().get(f"{match.group(1)}/{match.group(2)}")
-            if spec is None:
-                return _json_response(404, ERROR_NOT_FOUND)
-            return _json_response(200, self._model_json(spec))
-        if method == "POST" and path == "/v1/files":
-            return self._upload(headers, body)
-        if method == "GET" and (match := _FILE_PATH.match(path)):
-            with self._lock:
-                stored = self._files.get(match.group(1))
-            return (
-                _json_response(200, stored[0]) if stored else _json_response(404, ERROR_NOT_FOUND)
-            )
-        if method == "GET" and path == "/v1/webhooks/default/secret":
-            return _json_response(200, {"key": self.webhook_secret})
+        routes: list[tuple[str, re.Pattern[str], Callable[..., _Response]]] = [
+            ("POST", _MODEL_PREDICTIONS_PATH, lambda m: self._create_by_model(m, body)),
+            ("POST", _CREATE_BY_VERSION_PATH, lambda m: self._create_by_version(body)),
+            ("GET", _PREDICTION_PATH, lambda m: self._get_prediction(m.group(1))),
+            ("POST", _CANCEL_PATH, lambda m: self._cancel(m.group(1))),
+            ("GET", _MODEL_PATH, lambda m: self._get_model(m)),
+            ("POST", _FILES_PATH, lambda m: self._upload(headers, body)),
+            ("GET", _FILE_PATH, lambda m: self._get_file(m.group(1))),
+            ("GET", _SECRET_PATH, lambda m: _json_response(200, {"key": self.webhook_secret})),
+        ]
+        for route_method, pattern, handler in routes:
+            if method == route_method and (match := pattern.match(path)):
+                return handler(match)
         return _json_response(404, ERROR_NOT_FOUND)
+
+    def _create_by_model(self, match: re.Match[str], body: bytes) -> _Response:
+        served = self.model(f"{match.group(1)}/{match.group(2)}")
+        return self._create(served, body) if served else _json_response(404, ERROR_NOT_FOUND)
+
+    def _create_by_version(self, body: bytes) -> _Response:
+        payload = self._parse_json(body)
+        if isinstance(payload, _Response):
+            return payload
+        served = self._model_for_version(str(payload.get("version", "")))
+        if served is None:  # "hidden", an official model's id, or nothing we know
+            return _json_response(422, ERROR_INVALID_VERSION)
+        return self._create(served, body)
+
+    def _get_prediction(self, prediction_id: str) -> _Response:
+        with self._lock:
+            prediction = self._predictions.get(prediction_id)
+            if prediction is None:
+                return _json_response(404, ERROR_NOT_FOUND)
+            return _json_response(200, prediction.data)
+
+    def _get_model(self, match: re.Match[str]) -> _Response:
+        served = self.model(f"{match.group(1)}/{match.group(2)}")
+        if served is None:
+            return _json_response(404, ERROR_NOT_FOUND)
+        return _json_response(200, self._model_json(served))
+
+    def _get_file(self, file_id: str) -> _Response:
+        with self._lock:
+            stored = self._files.get(file_id)
+        return _json_response(200, stored[0]) if stored else _json_response(404, ERROR_NOT_FOUND)
 
     @staticmethod
     def _parse_json(body: bytes) -> JSON | _Response:
@@ -522,120 +615,67 @@ class ReplicateServer:
     # ----------------------------------------------------------------------------------------
     # Predictions
 
-    def _validate_input(self, spec: ModelSpec, model_input: Any) -> list[tuple[str, str, str]]:
+    def _validate_input(
+        self, model: ServedModel, model_input: Any
+    ) -> tuple[list[tuple[str, str, str]], list[str]]:
+        """(errors, undeclared input names) for ``model_input`` against the model's schema."""
         if not isinstance(model_input, dict):
-            return [("invalid_type", "input", "Invalid type. Expected: object")]
-        allowed = set(spec.input_names)
-        if spec.name in self.reject_seed_models:
-            allowed.discard("seed")
-        errors: list[tuple[str, str, str]] = [
-            (
-                "additional_property_not_allowed",
-                "input",
-                f"Additional property {name} is not allowed",
-            )
-            for name in model_input
-            if name not in allowed
-        ]
-        if not model_input.get(spec.prompt_input):
-            errors.append(("required", "input", f"{spec.prompt_input} is required"))
-        for name in (spec.seed_input, spec.frames_input, spec.fps_input):
-            value = model_input.get(name) if name else None
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-                errors.append(
-                    (
-                        "invalid_type",
-                        f"input.{name}",
-                        f"Invalid type. Expected: integer, given: {type(value).__name__}",
-                    )
-                )
-        duration = model_input.get(spec.duration_input) if spec.duration_input else None
-        if duration is not None and spec.allowed_durations:
-            allowed_values = ", ".join(f"{d:g}" for d in spec.allowed_durations)
-            if duration not in spec.allowed_durations:
-                errors.append(
-                    (
-                        "enum",
-                        f"input.{spec.duration_input}",
-                        f"{spec.duration_input} must be one of the following: {allowed_values}",
-                    )
-                )
-        resolution = model_input.get(spec.resolution_input) if spec.resolution_input else None
-        if (
-            resolution is not None
-            and spec.allowed_resolutions
-            and resolution not in spec.allowed_resolutions
-        ):
-            errors.append(
+            return [("invalid_type", "input", "Invalid type. Expected: object")], []
+        schemas = model.openapi_schema["components"]["schemas"]
+        component = schemas["Input"]
+        properties: JSON = component.get("properties", {})
+        undeclared = sorted(name for name in model_input if name not in properties)
+        errors: list[tuple[str, str, str]] = []
+        if model.name in self.strict_models:
+            errors += [
                 (
-                    "enum",
-                    f"input.{spec.resolution_input}",
-                    f"{spec.resolution_input} must be one of the following: "
-                    + ", ".join(spec.allowed_resolutions),
+                    "additional_property_not_allowed",
+                    "input",
+                    f"Additional property {name} is not allowed",
                 )
-            )
-        frames = model_input.get(spec.frames_input) if spec.frames_input else None
-        if isinstance(frames, int) and spec.frames_range:
-            low, high = spec.frames_range
-            if frames < low:
-                errors.append(("number_gte", f"input.{spec.frames_input}", f"Must be >= {low}"))
-            if frames > high:
-                errors.append(("number_lte", f"input.{spec.frames_input}", f"Must be <= {high}"))
-        return errors
+                for name in undeclared
+            ]
+        errors += [
+            ("required", "input", f"{name} is required")
+            for name in component.get("required", [])
+            if model_input.get(name) in (None, "")
+        ]
+        for name, value in model_input.items():
+            if name in properties and value is not None:
+                errors += _check_value(name, value, _resolve(properties[name], schemas))
+        return errors, undeclared
 
-    def _create(self, spec: ModelSpec, body: bytes) -> _Response:
+    def _create(self, model: ServedModel, body: bytes) -> _Response:
         payload = self._parse_json(body)
         if isinstance(payload, _Response):
             return payload
         model_input = payload.get("input")
-        errors = self._validate_input(spec, model_input)
+        errors, undeclared = self._validate_input(model, model_input)
         if errors:
             return _validation_error(errors)
         webhook = payload.get("webhook") or None
         events_filter = payload.get("webhook_events_filter")
         # Replicate sends every event type when no filter is given; we emit start and completed.
         events = frozenset(events_filter) if events_filter else frozenset({"start", "completed"})
-
         prediction_id = _new_id()
-        base = self.base_url
+        data = self._prediction_json(model, prediction_id, model_input)
+        if webhook:
+            data["webhook"] = webhook
+            data["webhook_events_filter"] = sorted(events)
         with self._lock:
-            fail_with: str | None = None
-            if self.fail_next > 0:
-                self.fail_next -= 1
-                fail_with = self.fail_message
-            elif self.fail_rate > 0 and self._rng.random() < self.fail_rate:
-                fail_with = self.fail_message
-            data: JSON = {
-                "id": prediction_id,
-                "model": spec.name,
-                "version": version_id(spec.name),
-                "input": model_input,
-                "logs": "",
-                "output": None,
-                "data_removed": False,
-                "error": None,
-                "status": "starting",
-                "created_at": _now(),
-                "started_at": None,
-                "completed_at": None,
-                "urls": {
-                    "get": f"{base}/v1/predictions/{prediction_id}",
-                    "cancel": f"{base}/v1/predictions/{prediction_id}/cancel",
-                    "web": f"https://replicate.com/p/{prediction_id}",
-                },
-                "metrics": {},
-            }
-            if webhook:
-                data["webhook"] = webhook
-                data["webhook_events_filter"] = sorted(events)
             prediction = _Prediction(
-                data=data, spec=spec, webhook=webhook, events=events, fail_with=fail_with
+                data=data,
+                spec=model,
+                webhook=webhook,
+                events=events,
+                fail_with=self._draw_failure(),
             )
             self._predictions[prediction_id] = prediction
+            self.dropped_inputs[prediction_id] = undeclared
             self.requests_by_prediction[prediction_id] += 1  # the create itself
-            prompt = str(model_input.get(spec.prompt_input, ""))
-            self.created_by_model_prompt[(spec.name, prompt)] += 1
-            tag = self.tag_fn(spec.name, model_input) if self.tag_fn else prompt
+            prompt = str(model_input.get("prompt", ""))
+            self.created_by_model_prompt[(model.name, prompt)] += 1
+            tag = self.tag_fn(model.name, model_input) if self.tag_fn else prompt
             self.created_by_tag[tag] += 1
             snapshot = json.loads(json.dumps(data))
         prediction.thread = threading.Thread(
@@ -643,6 +683,39 @@ class ReplicateServer:
         )
         prediction.thread.start()
         return _json_response(201, snapshot)
+
+    def _draw_failure(self) -> str | None:
+        with self._lock:
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return self.fail_message
+            if self.fail_rate > 0 and self._rng.random() < self.fail_rate:
+                return self.fail_message
+        return None
+
+    def _prediction_json(self, model: ServedModel, prediction_id: str, model_input: JSON) -> JSON:
+        base = self.base_url
+        return {
+            "id": prediction_id,
+            "model": model.name,
+            # Official models never tell you a runnable version.
+            "version": HIDDEN_VERSION if model.official else model.version_id,
+            "input": model_input,
+            "logs": "",
+            "output": None,
+            "data_removed": False,
+            "error": None,
+            "status": "starting",
+            "created_at": _now(),
+            "started_at": None,
+            "completed_at": None,
+            "urls": {
+                "get": f"{base}/v1/predictions/{prediction_id}",
+                "cancel": f"{base}/v1/predictions/{prediction_id}/cancel",
+                "web": f"https://replicate.com/p/{prediction_id}",
+            },
+            "metrics": {},
+        }
 
     def _cancel(self, prediction_id: str) -> _Response:
         with self._lock:
@@ -719,43 +792,52 @@ class ReplicateServer:
         if finished:
             self._send_webhook(prediction, "completed")
 
-    def _render_duration(self, spec: ModelSpec, model_input: Mapping[str, Any]) -> float:
-        duration: float
-        if spec.duration_input and model_input.get(spec.duration_input) is not None:
-            duration = float(model_input[spec.duration_input])
-        elif spec.frames_input and model_input.get(spec.frames_input) is not None:
-            fps = model_input.get(spec.fps_input or "", None) or spec.fps_value or 16
-            duration = max(int(model_input[spec.frames_input]) - 1, 1) / float(fps)
-        else:
-            duration = spec.fixed_duration or 5.0
+    def _render_fps(self, model: ServedModel, model_input: Mapping[str, Any]) -> int:
+        if self.render_fps is not None:
+            return self.render_fps
+        asked = model_input.get(model.fps_input) if model.fps_input else None
+        return int(asked) if asked else model.render_fps
+
+    def _render_duration(self, model: ServedModel, model_input: Mapping[str, Any]) -> float:
+        duration = model.fixed_seconds
+        if model.duration_input and model_input.get(model.duration_input) is not None:
+            duration = float(model_input[model.duration_input])
+        elif model.frames_input:
+            fps = model_input.get(model.fps_input or "") or model.render_fps
+            frames = model_input.get(model.frames_input) or 81
+            duration = max(int(frames) - 1, 1) / float(fps)
         if self.max_render_seconds is not None:
             duration = min(duration, self.max_render_seconds)
-        return max(duration, 1.0 / self.render_fps)
+        return max(duration, 0.1)
 
     def _render(self, prediction: _Prediction) -> tuple[str | None, Any]:
         """Render the output with the local model: (error, output)."""
         from pipeline import localmodel
 
-        spec, model_input = prediction.spec, prediction.data["input"]
+        model = prediction.spec
+        # The model only sees the inputs it declares.
+        declared = model.openapi_schema["components"]["schemas"]["Input"]["properties"]
+        model_input = {k: v for k, v in prediction.data["input"].items() if k in declared}
         prediction_id = prediction.data["id"]
-        seed = model_input.get(spec.seed_input) if spec.seed_input else None
+        seed = model_input.get(model.seed_input) if model.seed_input else None
         if seed is None:
             # Cog convention: a blank seed becomes a random one that only the logs mention.
             with self._lock:
                 seed = self._rng.randrange(2**16)
         self._log(prediction, f"Using seed: {seed}")
         init_image = None
-        if spec.first_frame_input and model_input.get(spec.first_frame_input):
+        frame_input = model.first_frame_input
+        if frame_input and model_input.get(frame_input):
             try:
-                init_image = self._read_image(str(model_input[spec.first_frame_input]))
+                init_image = self._read_image(str(model_input[frame_input]))
             except ValueError as exc:
-                return f"could not read {spec.first_frame_input}: {exc}", None
-            self._log(prediction, f"Conditioning on {spec.first_frame_input}")
+                return f"could not read {frame_input}: {exc}", None
+            self._log(prediction, f"Conditioning on {frame_input}")
         request = localmodel.RenderRequest(
-            prompt=str(model_input.get(spec.prompt_input, "")),
+            prompt=str(model_input.get("prompt", "")),
             seed=int(seed),
-            duration=self._render_duration(spec, model_input),
-            fps=self.render_fps,
+            duration=self._render_duration(model, model_input),
+            fps=self._render_fps(model, model_input),
             width=self.render_width,
             height=self.render_height,
             init_image=init_image,
@@ -767,8 +849,8 @@ class ReplicateServer:
             return str(exc), None
         prediction.output_path = result.video.path
         url = f"{self.base_url}/files/{prediction_id}/output.mp4"
-        self._log(prediction, f"Rendered {result.frame_count} frames")
-        return None, ([url] if spec.name in self.list_output_models else url)
+        self._log(prediction, f"Rendered {result.frame_count} frames at {request.fps} fps")
+        return None, ([url] if model.name in self.list_output_models else url)
 
     def _read_image(self, value: str) -> Any:
         """A first-frame input (data URI, uploaded file URL or http URL) as an HxWx3 uint8 array."""
@@ -942,5 +1024,100 @@ class _Handler(BaseHTTPRequestHandler):
         logger.debug("%s - %s", self.address_string(), format % args)
 
 
-# The brief's other name for it.
-FakeReplicate = ReplicateServer
+# --------------------------------------------------------------------------------------------
+# Dev tool: python -m tests.doubles.replicate_server
+
+
+def mask(secret: str) -> str:
+    """Enough of a secret to recognise it, never enough to use it."""
+    return f"{secret[:4]}...({len(secret)} chars)" if secret else "(unset)"
+
+
+def _latency(value: str) -> Latency:
+    parts = [float(part) for part in value.split(",")]
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2 and parts[0] <= parts[1]:
+        return (parts[0], parts[1])
+    raise argparse.ArgumentTypeError(f"bad latency {value!r}: SECONDS or MIN,MAX")
+
+
+def _size(value: str) -> tuple[int, int]:
+    width, _, height = value.lower().partition("x")
+    try:
+        return int(width), int(height)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad size {value!r}: WIDTHxHEIGHT") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.doubles.replicate_server",
+        description="A Replicate-compatible loopback server that renders with the local model.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    parser.add_argument(
+        "--latency", type=_latency, default=1.0, help="seconds per lifecycle phase, or MIN,MAX"
+    )
+    parser.add_argument("--error-rate-5xx", type=float, default=0.0)
+    parser.add_argument("--rate-429", type=float, default=0.0)
+    parser.add_argument("--retry-after", type=int, default=1)
+    parser.add_argument("--fail-rate", type=float, default=0.0)
+    parser.add_argument(
+        "--seedless",
+        nargs="*",
+        default=[],
+        metavar="MODEL",
+        help="serve these models' schemas without seed",
+    )
+    parser.add_argument("--render-size", type=_size, default=(512, 288))
+    parser.add_argument(
+        "--render-fps", type=int, default=None, help="default: each model's own frame rate"
+    )
+    parser.add_argument("--max-render-seconds", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=None, help="seed for the fault RNG")
+    parser.add_argument("--exit-after", type=float, default=None, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run in the foreground. The token is REPLICATE_API_TOKEN (else a fixed dev token) and the
+    webhook secret REPLICATE_WEBHOOK_SECRET (else random, readable at
+    GET /v1/webhooks/default/secret); neither is printed."""
+    options = _parser().parse_args(argv)
+    width, height = options.render_size
+    server = ReplicateServer(
+        host=options.host,
+        port=options.port,
+        api_token=os.environ.get("REPLICATE_API_TOKEN") or DEFAULT_TOKEN,
+        webhook_secret=os.environ.get("REPLICATE_WEBHOOK_SECRET") or None,
+        latency=options.latency,
+        error_rate_5xx=options.error_rate_5xx,
+        rate_429=options.rate_429,
+        retry_after=options.retry_after,
+        fail_rate=options.fail_rate,
+        seedless_models=options.seedless,
+        rng_seed=options.seed,
+        render_width=width,
+        render_height=height,
+        render_fps=options.render_fps,
+        max_render_seconds=options.max_render_seconds,
+    )
+    with server:
+        print(f"Replicate loopback server on {server.base_url}")
+        print(f"  REPLICATE_BASE_URL={server.base_url}")
+        print(f"  token: {mask(server.api_token)} (REPLICATE_API_TOKEN, else the dev token)")
+        print(f"  webhook secret: {mask(server.webhook_secret)} (GET /v1/webhooks/default/secret)")
+        print(f"  models: {', '.join(sorted(server.models()))}", flush=True)
+        deadline = None if options.exit_after is None else time.monotonic() + options.exit_after
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(0.1)
+        except KeyboardInterrupt:
+            print("stopping")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

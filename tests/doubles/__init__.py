@@ -1,0 +1,1 @@
+"""Test doubles: stand-ins for outside services, no kinder than the real ones."""
