@@ -157,6 +157,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # A boundary's planned kind and its seen verdict share one vocabulary: one schema enum.
+    "ENUM_NAME_OVERRIDES": {"BoundaryVerdictEnum": ["continuous", "cut"]},
     # Swagger UI and Redoc from drf-spectacular-sidecar's bundled files: the docs work offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
