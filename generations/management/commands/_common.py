@@ -12,6 +12,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, OutputWrapper
+from django.db.models.fields.files import FieldFile
 from tqdm import tqdm
 
 from generations.models import Generation
@@ -82,13 +83,21 @@ def print_result(out: OutputWrapper, generation: Generation) -> None:
     seed = generation.seed_value if generation.seed_value is not None else "none (seed control off)"
     out.write(f"seed:       {seed}")
     if generation.video:
-        out.write(f"video:      {Path(settings.MEDIA_ROOT) / generation.video.name}")
+        out.write(f"video:      {stored_location(generation.video)}")
     if generation.coherence_score is not None:
         out.write(f"coherence:  {generation.coherence_score:.3f}")
     for warning in generation.warnings:
         out.write(f"warning:    {warning}")
     if generation.error:
         out.write(f"error:      {generation.error}")
+
+
+def stored_location(field_file: FieldFile) -> str:
+    """Where a stored file is: its local path on the filesystem storage, else its name there."""
+    try:
+        return field_file.path
+    except NotImplementedError:  # object storage has no local path
+        return f"{field_file.name} (bucket {getattr(field_file.storage, 'bucket_name', '?')})"
 
 
 def wait_for_result(
