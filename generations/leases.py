@@ -86,7 +86,7 @@ def acquire(name: str, holder: str, seconds: float) -> bool:
     Lease.objects.get_or_create(name=name, defaults={"expires_at": now})
     taken = (
         Lease.objects.filter(name=name)
-        .filter(Q(expires_at__lt=now) | Q(holder=holder))
+        .filter(Q(expires_at__lte=now) | Q(holder=holder))
         .update(holder=holder, expires_at=now + timedelta(seconds=seconds))
     )
     return bool(taken)

@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from coherence_project.conf import config
-from generations import leases, storage
+from generations import leases, poll_schedule, storage
 from generations.models import Generation, Scene, WebhookDelivery
 from generations.seeds import ensure_generation_seed
 from generations.selectors import recipe_metadata
@@ -267,7 +266,7 @@ def _submit_claimed(generation: Generation, scene: Scene, work_dir: Path) -> Out
             model_version=submission.model_version or "",
             claimed_by="",
             lease_expires_at=None,
-            next_poll_at=timezone.now() + timedelta(seconds=config.POLL_INTERVAL),
+            next_poll_at=poll_schedule.next_look(None),
         )
     )
     if not stored:
