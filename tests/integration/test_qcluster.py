@@ -74,6 +74,8 @@ LONG_PLAN = {
 def test_a_killed_cluster_restarts_and_finishes_without_resubmitting(deployment, tmp_path):
     deployment.env["COHERENCE_LOCAL_LATENCY"] = "1.0"
     deployment.env["COHERENCE_STALE_AFTER_SECONDS"] = "3"
+    # A claim whose heartbeat stopped lapses after 3 s (default 20).
+    deployment.env["COHERENCE_LEASE_SECONDS"] = "3"
     cluster = deployment.start_cluster()
     gid = create(deployment, tmp_path, LONG_PLAN)
     deployment.wait_for(
