@@ -33,25 +33,31 @@ def load_generation(reference: str) -> Generation:
 
 @contextmanager
 def running_cluster(enabled: bool) -> Iterator[None]:
-    """Start a real django-q2 cluster for the duration (the demo needs no second terminal)."""
+    """Start a real django-q2 cluster and a ticker for the duration (the demo needs no second
+    terminal; the ticker polls hosted predictions when there are no webhooks)."""
     if not enabled:
         yield
         return
     manage = Path(settings.BASE_DIR) / "manage.py"
-    process = subprocess.Popen(
-        [sys.executable, str(manage), "qcluster"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, str(manage), command],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for command in ("qcluster", "ticker")
+    ]
     try:
         yield
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        for process in processes:
+            process.terminate()  # SIGTERM to the main process only, as systemd's KillMode=mixed
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def wait_with_progress(generation: Generation, *, timeout: float, show: bool = True) -> Generation:
