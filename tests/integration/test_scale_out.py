@@ -133,6 +133,14 @@ def test_a_killed_machine_is_recovered_within_a_minute_of_its_restart(scaled, tm
     assert files_under(deployment.media_root) == []
 
 
+UNIT = Path(__file__).resolve().parents[2] / "docs" / "deploy" / "coherence-qcluster.service"
+
+
+def unit_setting(name: str) -> str:
+    """A ``Name=value`` line of the qcluster unit operations.md ships."""
+    return re.search(rf"^{name}=(\S+)", UNIT.read_text(), re.MULTILINE).group(1)
+
+
 def stop_like_systemd_killmode_mixed(process: subprocess.Popen, timeout_stop: float) -> float:
     """systemd.kill(5), KillMode=mixed: SIGTERM to the main process only; what is left of the
     unit's control group (here: its process group) gets SIGKILL once the main process is gone, or
@@ -160,7 +168,9 @@ def test_a_cluster_stopped_like_systemd_does_is_gone_in_seconds_and_loses_nothin
         timeout=60,
         interval=0.2,
     )
-    stopped_in = stop_like_systemd_killmode_mixed(cluster, timeout_stop=30)
+    assert unit_setting("KillMode") == "mixed" and unit_setting("KillSignal") == "SIGTERM"
+    timeout_stop = float(unit_setting("TimeoutStopSec"))
+    stopped_in = stop_like_systemd_killmode_mixed(cluster, timeout_stop=timeout_stop)
     print(f"\nqcluster stopped in {stopped_in:.1f} s (SIGTERM to the main process only)")
     assert stopped_in <= 10
     deployment.start_cluster()
