@@ -30,6 +30,8 @@ from generations.queue import (
 
 logger = logging.getLogger("coherence.pipeline")
 
+STAGE_LENGTH = Generation._meta.get_field("stage").max_length
+
 
 @dataclass
 class ReconcileReport:
@@ -84,7 +86,7 @@ def _say_recovering(generation_ids: Iterable[uuid.UUID], what: str) -> None:
     Generation.objects.filter(
         pk__in=set(generation_ids),
         status__in=(Generation.Status.RUNNING, Generation.Status.STITCHING),
-    ).update(stage=f"recovering: {what}", updated_at=timezone.now())
+    ).update(stage=f"recovering: {what}"[:STAGE_LENGTH], updated_at=timezone.now())
 
 
 def _release_lost_submissions(stale: datetime, report: ReconcileReport) -> None:
@@ -105,7 +107,7 @@ def _release_lost_submissions(stale: datetime, report: ReconcileReport) -> None:
         claimed_by="",
         lease_expires_at=None,
     )
-    _say_recovering((gid for _, gid in rows), "a worker was lost, resubmitting its scene")
+    _say_recovering((gid for _, gid in rows), "worker lost mid-submission; resubmitting")
 
 
 def _advance_running_generations(report: ReconcileReport) -> None:
@@ -133,7 +135,7 @@ def _poll_running_predictions(report: ReconcileReport) -> None:
         .values_list("generation_id", flat=True)
     )
     in_flight.filter(next_poll_at__isnull=True).update(next_poll_at=timezone.now())
-    _say_recovering(lost, "a worker was lost while storing a scene, completing it again")
+    _say_recovering(lost, "worker lost storing a scene; completing it")
     report.polled = list(
         in_flight.filter(next_poll_at__lte=timezone.now()).values_list("pk", flat=True)
     )
@@ -149,7 +151,7 @@ def _restitch_lost_stitches(stale: datetime, report: ReconcileReport) -> None:
         status=Generation.Status.STITCHING,
     )
     ids = list(lost.values_list("pk", flat=True))
-    _say_recovering(ids, "a worker was lost while stitching, stitching again")
+    _say_recovering(ids, "worker lost while stitching; stitching again")
     for generation_id in ids:
         report.finished.append(str(generation_id))
         enqueue_finish(generation_id, allow_restitch=True)
