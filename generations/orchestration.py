@@ -214,37 +214,7 @@ def _submit_claimed(generation: Generation, scene: Scene, work_dir: Path) -> Out
         webhook_url=_webhook_url(generation),
         **conditioning,
     )
-    conditioning_path = request.init_latent_path or request.init_image_path
-    conditioning_sha = media.sha256_file(conditioning_path) if conditioning_path else ""
-    method = ""
-    if request.init_latent_path:
-        method = Scene.LatentReuse.LATENT
-    elif request.init_image_path:
-        method = Scene.LatentReuse.FIRST_FRAME
-    recipe = {
-        "provider": generation.provider,
-        "model": generation.model,
-        "version": generation.model_version or None,
-        "prompt": scene.prompt,
-        "duration": scene.duration,
-        "seed": seed,
-        "width": generation.width,
-        "height": generation.height,
-        "fps": generation.fps,
-        "latent_reuse": {
-            "method": method or None,
-            "source_scene": source.index if source else None,
-            "sha256": conditioning_sha or None,
-        },
-    }
-    Scene.objects.filter(pk=scene_id).update(
-        recipe=recipe,
-        seed=seed,
-        latent_reuse_method=method,
-        latent_source=source,
-        conditioning_sha256=conditioning_sha,
-        conditioning_frame=(source.last_frame.name if source and source.last_frame else ""),
-    )
+    _store_recipe(generation, scene, request, source)
 
     provider = get_provider(generation.provider)
     try:
@@ -287,6 +257,44 @@ def _submit_claimed(generation: Generation, scene: Scene, work_dir: Path) -> Out
             model_version=submission.model_version
         )
     return advance_scene(scene_id=scene_id)
+
+
+def _store_recipe(
+    generation: Generation, scene: Scene, request: SceneRequest, source: Scene | None
+) -> None:
+    """Store what is about to be sent, before it is sent: the recipe and its conditioning hash."""
+    seed = request.seed
+    conditioning_path = request.init_latent_path or request.init_image_path
+    conditioning_sha = media.sha256_file(conditioning_path) if conditioning_path else ""
+    method = ""
+    if request.init_latent_path:
+        method = Scene.LatentReuse.LATENT
+    elif request.init_image_path:
+        method = Scene.LatentReuse.FIRST_FRAME
+    recipe = {
+        "provider": generation.provider,
+        "model": generation.model,
+        "version": generation.model_version or None,
+        "prompt": scene.prompt,
+        "duration": scene.duration,
+        "seed": seed,
+        "width": generation.width,
+        "height": generation.height,
+        "fps": generation.fps,
+        "latent_reuse": {
+            "method": method or None,
+            "source_scene": source.index if source else None,
+            "sha256": conditioning_sha or None,
+        },
+    }
+    Scene.objects.filter(pk=scene.pk).update(
+        recipe=recipe,
+        seed=seed,
+        latent_reuse_method=method,
+        latent_source=source,
+        conditioning_sha256=conditioning_sha,
+        conditioning_frame=(source.last_frame.name if source and source.last_frame else ""),
+    )
 
 
 def _abandon_prediction(scene_id: int, prediction_id: str, provider: Any) -> None:
@@ -567,20 +575,24 @@ def finish_generation(*, generation_id: uuid.UUID, allow_restitch: bool = False)
         return _stitch_claimed(generation, scenes, token)
 
 
+def _local_clips(generation: Generation, scenes: list[Scene], work: Path) -> list[Path]:
+    """The scenes' clips, downloaded from the storage (and colour-matched when asked)."""
+    clips = [storage.download(s.clip, work / f"scene-{s.number:02d}.mp4") for s in scenes]
+    if generation.coherence_settings.get("color_match") and len(clips) > 1:
+        matched = [clips[0]]
+        for scene, clip in zip(scenes[1:], clips[1:], strict=True):
+            out = work / f"matched-{scene.number:02d}.mp4"
+            coherence.color_match_clip(clip, clips[0], out)
+            matched.append(out)
+        clips = matched
+    return clips
+
+
 def _stitch_claimed(generation: Generation, scenes: list[Scene], token: str) -> bool:
     generation_id = generation.pk
     try:
         with tempfile.TemporaryDirectory(prefix="coherence-stitch-") as tmp:
-            clips = [
-                storage.download(s.clip, Path(tmp) / f"scene-{s.number:02d}.mp4") for s in scenes
-            ]
-            if generation.coherence_settings.get("color_match") and len(clips) > 1:
-                matched = [clips[0]]
-                for scene, clip in zip(scenes[1:], clips[1:], strict=True):
-                    out = Path(tmp) / f"matched-{scene.number:02d}.mp4"
-                    coherence.color_match_clip(clip, clips[0], out)
-                    matched.append(out)
-                clips = matched
+            clips = _local_clips(generation, scenes, Path(tmp))
             stitched = Path(tmp) / "video.mp4"
             info = media.concat(clips, stitched, metadata=recipe_metadata(generation))
             _set_progress(generation_id, stage="scoring coherence", progress=95)
