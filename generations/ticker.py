@@ -63,6 +63,11 @@ def run(stop: threading.Event, stats: TickerStats | None = None) -> TickerStats:
             logger.warning("ticker: database unavailable (%s); retrying", exc)
             connection.close()
             wait = config.POLL_INTERVAL
+        except Exception:
+            # The clock must outlive any one failed tick (Redis restarting, a provider bug): what
+            # a tick did is in the database, so the next one simply tries again.
+            logger.exception("ticker: a tick failed; trying again")
+            wait = config.POLL_INTERVAL
         stop.wait(wait)
     return stats
 
