@@ -37,6 +37,8 @@ bench: install
 	$(PY) -m bench.localmodel_bench
 	$(PY) -m bench.media_bench
 	$(PY) -m bench.pipeline_bench
+	$(PY) -m bench.polling_bench
+	$(PY) -m bench.recovery_bench
 	$(PY) -m bench.coherence_ablation
 
 # A larger load + faults run than CI's (figures for the closing note).

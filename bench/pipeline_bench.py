@@ -70,7 +70,7 @@ def run_once(latency: float, workers: int) -> dict:
                 interval=0.2,
             )
             timings = deployment.query(TIMINGS.format(gid=gid))
-            root = Path(deployment.env["MEDIA_ROOT"]) / "local-predictions"
+            root = deployment.scratch_dir
             for scene in timings["scenes"]:
                 record = json.loads((root / scene["prediction"] / "prediction.json").read_text())
                 scene["predict_time"] = record["predict_time"]

@@ -51,6 +51,24 @@ SETTINGS: dict[str, Setting] = {
         cast=int,
     ),
     "POLL_INTERVAL": Setting(2.0, "Seconds between two looks at a hosted prediction."),
+    "POLL_MAX_INTERVAL": Setting(
+        30.0, "Longest wait between two looks at a long prediction (the back-off's ceiling)."
+    ),
+    "POLL_BATCH": Setting(200, "Most predictions one poller pass looks at."),
+    "POLL_CONCURRENCY": Setting(8, "GETs one poller pass has in flight at once."),
+    "LEASE_SECONDS": Setting(
+        20, "A claim not renewed by its worker's heartbeat for this long counts as lost."
+    ),
+    "RECONCILE_INTERVAL": Setting(
+        15.0, "Seconds between two reconciles run by the ticker (the schedule adds one a minute)."
+    ),
+    "MAX_OUTPUT_BYTES": Setting(
+        2_000_000_000, "Largest hosted output downloaded; a bigger one fails the scene."
+    ),
+    "LOCAL_SCRATCH_DIR": Setting(
+        "", "The local model's scratch space (empty: COHERENCE_VAR_DIR/local-predictions)."
+    ),
+    "SIGNED_URL_SECONDS": Setting(300, "Life of a signed media URL on object storage."),
     "LOCAL_LATENCY": Setting(0.0, "Simulated model seconds per scene on the local model."),
     "EXTRA_MODELS": Setting(
         {},
@@ -101,6 +119,8 @@ class CoherenceSettings:
         value = configured(getattr(settings, "COHERENCE", {}), name)
         if name == "STALE_AFTER_SECONDS" and value is None:
             return settings.Q_CLUSTER.get("timeout", 300) + 60
+        if name == "LOCAL_SCRATCH_DIR" and not value:
+            return str(settings.VAR_DIR / "local-predictions")
         return value
 
     def reload(self) -> None:

@@ -115,6 +115,33 @@ REPLICATE_API_TOKEN = env.str("REPLICATE_API_TOKEN", default="")
 REPLICATE_BASE_URL = env.str("REPLICATE_BASE_URL", default="https://api.replicate.com")
 REPLICATE_WEBHOOK_SECRET = env.str("REPLICATE_WEBHOOK_SECRET", default="")
 
+# Media (clips, last frames, latents, videos) go through Django's storage API only. Embedded
+# default: the local filesystem under MEDIA_ROOT. With AWS_STORAGE_BUCKET_NAME set: any
+# S3-compatible bucket (AWS, MinIO, Ceph, R2...) through django-storages, objects private, read
+# through short-lived signed URLs handed out after the owner check.
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+if AWS_STORAGE_BUCKET_NAME:
+    STORAGES = {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": AWS_STORAGE_BUCKET_NAME,
+                "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+                "access_key": env.str("AWS_ACCESS_KEY_ID", default="") or None,
+                "secret_key": env.str("AWS_SECRET_ACCESS_KEY", default="") or None,
+                "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+                "addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default="") or None,
+                "signature_version": "s3v4",
+                "default_acl": None,  # the bucket's (private) policy, never public-read
+                "querystring_auth": True,
+                "querystring_expire": conf.configured(COHERENCE, "SIGNED_URL_SECONDS"),
+                # A second completer never overwrites what the first stored (names get a suffix).
+                "file_overwrite": False,
+            },
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
 # --- django-q2 ---------------------------------------------------------------------------------
 # timeout < retry, or the ORM broker hands a running task out again (see docs/operations.md).
 Q_CLUSTER: dict = {

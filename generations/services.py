@@ -5,16 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import numbers
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from coherence_project.conf import config
-from generations import hosted, orchestration
+from generations import hosted, orchestration, storage
 from generations.coherence_settings import merge_coherence_settings
 from generations.models import SEED_MAX, Generation, IdempotencyKey, Scene
 from generations.queue import enqueue_advance, enqueue_start_generation
@@ -475,28 +475,26 @@ def replay_recipe(
 
 def compare_regeneration(*, original: Generation, regenerated: Generation) -> list[ClipComparison]:
     """Each regenerated scene against the original scene of the same index, then the final
-    videos (whose bytes always differ: the embedded recipe names the generation)."""
-    media_root = Path(settings.MEDIA_ROOT)
+    videos (whose bytes always differ: the embedded recipe names the generation). The files are
+    read through the storage into a temporary directory."""
     originals = {scene.index: scene for scene in original.scenes.all()}
     comparisons = []
-    for scene in regenerated.scenes.order_by("index"):
-        label = f"scene {scene.number}"
-        source = originals.get(scene.index)
-        if source is None or not source.clip or not scene.clip:
-            missing = "regenerated" if source is not None and source.clip else "original"
-            comparisons.append(
-                ClipComparison(label, NOT_COMPARED, note=f"the {missing} scene has no clip")
-            )
-            continue
-        comparisons.append(
-            compare_videos(media_root / source.clip.name, media_root / scene.clip.name, label=label)
-        )
-    if original.video and regenerated.video:
-        comparisons.append(
-            compare_videos(
-                media_root / original.video.name,
-                media_root / regenerated.video.name,
-                label="final video",
-            )
-        )
+    with tempfile.TemporaryDirectory(prefix="coherence-compare-") as tmp:
+        work = Path(tmp)
+        for scene in regenerated.scenes.order_by("index"):
+            label = f"scene {scene.number}"
+            source = originals.get(scene.index)
+            if source is None or not source.clip or not scene.clip:
+                missing = "regenerated" if source is not None and source.clip else "original"
+                comparisons.append(
+                    ClipComparison(label, NOT_COMPARED, note=f"the {missing} scene has no clip")
+                )
+                continue
+            a = storage.download(source.clip, work / f"a-{scene.number}.mp4")
+            b = storage.download(scene.clip, work / f"b-{scene.number}.mp4")
+            comparisons.append(compare_videos(a, b, label=label))
+        if original.video and regenerated.video:
+            a = storage.download(original.video, work / "a-video.mp4")
+            b = storage.download(regenerated.video, work / "b-video.mp4")
+            comparisons.append(compare_videos(a, b, label="final video"))
     return comparisons

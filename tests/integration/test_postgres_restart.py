@@ -33,6 +33,8 @@ def restart_postgres() -> None:
 def test_a_database_restart_mid_generation_loses_nothing(deployment, tmp_path):
     deployment.env["COHERENCE_LOCAL_LATENCY"] = "0.8"
     deployment.env["COHERENCE_STALE_AFTER_SECONDS"] = "3"
+    # A claim whose heartbeat stopped lapses after 3 s (default 20).
+    deployment.env["COHERENCE_LEASE_SECONDS"] = "3"
     deployment.start_cluster()
     gid = create(deployment, tmp_path, LONG_PLAN)
     deployment.wait_for(

@@ -40,6 +40,8 @@ def test_killing_one_of_two_redis_clusters_loses_nothing(redis_deployment, tmp_p
     # Redis has no receipts: a task held by the killed cluster is gone; the reconciler finds it.
     redis_deployment.env["COHERENCE_LOCAL_LATENCY"] = "0.8"
     redis_deployment.env["COHERENCE_STALE_AFTER_SECONDS"] = "3"
+    # A claim whose heartbeat stopped lapses after 3 s (default 20).
+    redis_deployment.env["COHERENCE_LEASE_SECONDS"] = "3"
     doomed = redis_deployment.start_cluster()
     redis_deployment.start_cluster()
     ids = [create(redis_deployment, tmp_path, LONG_PLAN) for _ in range(2)]
