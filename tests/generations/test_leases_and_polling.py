@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from pipeline.replicate_server import ReplicateServer
+from tests.doubles.replicate_server import ReplicateServer
 
 from generations import leases, orchestration, poll_schedule, poller, reconciler
 from generations.models import Generation, Scene
