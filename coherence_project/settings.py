@@ -134,6 +134,25 @@ if env.str("REDIS_URL", default=""):
 else:
     Q_CLUSTER["orm"] = "default"
 
+# --- cache ---------------------------------------------------------------------------------------
+# Throttle counts must be shared by every server process (a per-process LocMemCache lets N
+# processes accept N times the rate): Redis when there is one, else a table in the database,
+# created by `migrate` (generations migration 0003).
+if env.str("REDIS_URL", default=""):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env.str("REDIS_URL"),
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "coherence_cache",
+        }
+    }
+
 # --- DRF ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -24,6 +24,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from coherence_project.conf import config
+from generations.media_cleanup import discard_prediction_scratch
 from generations.models import Generation, Scene, WebhookDelivery
 from generations.seeds import ensure_generation_seed
 from generations.selectors import recipe_metadata
@@ -379,7 +380,7 @@ def _store_outputs(scene: Scene, provider: Any, state: PredictionState) -> None:
         if spec.price_per_second is not None
         else None
     )
-    Scene.objects.filter(pk=scene.pk, status=Scene.Status.RUNNING).update(
+    stored = Scene.objects.filter(pk=scene.pk, status=Scene.Status.RUNNING).update(
         status=Scene.Status.SUCCEEDED,
         clip=clip_name,
         last_frame=frame_name,
@@ -388,6 +389,8 @@ def _store_outputs(scene: Scene, provider: Any, state: PredictionState) -> None:
         cost=cost,
         finished_at=timezone.now(),
     )
+    if stored:  # the outputs are ours now; the scratch (raw render, prompt record) can go
+        discard_prediction_scratch(state.prediction_id)
 
 
 def _after_scene_succeeded(scene: Scene) -> Outcome:
@@ -444,6 +447,9 @@ def receive_prediction_webhook(
 def fail_scene(*, scene_id: int, message: str) -> Outcome:
     """A scene failed for good: record why, and fail its generation (finished scenes are kept)."""
     scene = Scene.objects.get(pk=scene_id)
+    if scene.status == Scene.Status.SUCCEEDED:
+        # A concurrent completer stored it first (and removed the scratch this one was reading).
+        return Outcome()
     Scene.objects.filter(pk=scene_id).exclude(status__in=Scene.TERMINAL).update(
         status=Scene.Status.FAILED, error=message, finished_at=timezone.now()
     )

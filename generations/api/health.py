@@ -32,4 +32,4 @@ def broker_status() -> str:
 def system_health() -> dict[str, str]:
     checks = {"database": database_status(), "broker": broker_status()}
     healthy = all(value == OK for value in checks.values())
-    return {"status": "ok" if healthy else "unavailable", **checks}
+    return {"status": "ok" if healthy else "fail", **checks}

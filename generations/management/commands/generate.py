@@ -9,6 +9,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from generations.caps import OPERATOR
 from generations.management.commands._common import describe, wait_for_result
 from generations.services import create_generation
 
@@ -69,6 +70,7 @@ class Command(BaseCommand):
                 provider=options["provider"] or plan.get("provider"),
                 model=options["model"] or plan.get("model"),
                 seed=options["seed"] if options["seed"] is not None else plan.get("seed"),
+                actor=OPERATOR,
             )
         except ValidationError as exc:
             raise CommandError(f"Invalid plan: {describe(exc)}") from None

@@ -1,0 +1,31 @@
+"""Links to media files: always the record endpoints that check who asks, never a storage URL.
+
+``/api/generations/<id>/video`` and ``/api/generations/<id>/scenes/<n>/<kind>`` (n is the scene's
+1-based number) are served by generations.api.media; the API, the admin and the staff page link
+to them through these helpers.
+"""
+
+from __future__ import annotations
+
+from django.urls import reverse
+
+from generations.models import Generation, Scene
+
+# URL segment -> Scene file field. Latents and provider scratch are never served.
+SCENE_FILES = {
+    "clip": "clip",
+    "last-frame": "last_frame",
+    "conditioning-frame": "conditioning_frame",
+}
+
+
+def video_url(generation: Generation) -> str | None:
+    if not generation.video:
+        return None
+    return reverse("api:generation-video", args=[generation.pk])
+
+
+def scene_file_url(scene: Scene, kind: str) -> str | None:
+    if not getattr(scene, SCENE_FILES[kind]):
+        return None
+    return reverse("api:scene-file", args=[scene.generation_id, scene.number, kind])
