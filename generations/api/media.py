@@ -88,7 +88,7 @@ class GenerationVideoView(ApiErrorsMixin, APIView):
     @extend_schema(
         operation_id="generations_video",
         summary="The final video (mp4)",
-        parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
+        parameters=[OpenApiParameter("generation_id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
         responses=FILE_RESPONSES,
         tags=["media"],
     )
@@ -103,7 +103,7 @@ class SceneFileView(ApiErrorsMixin, APIView):
         operation_id="generations_scene_file",
         summary="A scene's clip (mp4), last frame or conditioning frame (png)",
         parameters=[
-            OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH),
+            OpenApiParameter("generation_id", OpenApiTypes.UUID, OpenApiParameter.PATH),
             OpenApiParameter(
                 "number", OpenApiTypes.INT, OpenApiParameter.PATH, description="1-based."
             ),
