@@ -11,16 +11,12 @@ import json
 from typing import Any
 
 from django.conf import settings
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
 
+from generations.api.errors import PayloadTooLarge
+
 MAX_DEPTH = 32
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request body is too large."
-    default_code = "payload_too_large"
 
 
 def nesting_depth(value: Any) -> int:

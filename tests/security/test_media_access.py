@@ -136,7 +136,9 @@ def test_a_row_naming_a_missing_file_is_a_404_not_a_500(api, mine):
 def test_a_tampered_name_in_a_row_is_never_opened(api, mine, theirs):
     # Defence in depth: even a row whose field climbs out (it cannot be written through the API)
     # is refused instead of followed.
-    Generation.objects.filter(pk=mine.pk).update(video=f"generations/{mine.pk}/../{theirs.pk}/video.mp4")
+    Generation.objects.filter(pk=mine.pk).update(
+        video=f"generations/{mine.pk}/../{theirs.pk}/video.mp4"
+    )
     response = api.get(f"/api/generations/{mine.pk}/video")
     assert response.status_code == 404
     assert b"MALLORY" not in content(response)
