@@ -66,6 +66,11 @@ SETTINGS: dict[str, Setting] = {
         "/protected-media/",
         "Internal URL (X-Accel-Redirect) or directory (X-Sendfile) that maps to MEDIA_ROOT.",
     ),
+    "KEEP_LOCAL_SCRATCH": Setting(
+        False,
+        "Keep the local model's prediction scratch after its scene completes (benchmarks read "
+        "predict times from it). It holds prompts: never in production.",
+    ),
     "RETENTION_DAYS": Setting(
         None,
         "Days after which cleanup_media deletes a finished generation's files (empty: never).",

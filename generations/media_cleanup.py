@@ -30,6 +30,7 @@ from django.db.models import Q
 from django.db.models.signals import pre_delete
 from django.utils import timezone
 
+from coherence_project.conf import config
 from generations.models import Generation, Scene
 from pipeline.providers import get_provider
 from pipeline.providers.registry import LOCAL_PROVIDER
@@ -135,7 +136,7 @@ def scratch_dir(prediction_id: str) -> Path | None:
 def discard_prediction_scratch(prediction_id: str) -> bool:
     """Remove a local prediction's scratch once its outputs are stored (it holds the prompt)."""
     folder = scratch_dir(prediction_id)
-    if folder is None or not folder.is_dir():
+    if folder is None or not folder.is_dir() or config.KEEP_LOCAL_SCRATCH:
         return False
     shutil.rmtree(folder, ignore_errors=True)
     return True
