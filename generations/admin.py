@@ -284,6 +284,16 @@ class GenerationAdmin(admin.ModelAdmin):
             pk__in=generations_visible_to(request.user).values("pk")
         )
 
+    def delete_model(self, request: HttpRequest, obj: Generation) -> None:
+        # Stop what is still running (and billing) first; the files go once the delete commits.
+        cancel_generation(generation=obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for generation in queryset.exclude(status__in=Generation.TERMINAL):
+            cancel_generation(generation=generation)
+        super().delete_queryset(request, queryset)
+
     def view_on_site(self, obj: Generation) -> str:
         return staff_page_url(obj)
 

@@ -12,6 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import transaction
+from django.db.models.signals import pre_delete
 from django.utils import timezone
 
 from generations.media_cleanup import media_storage, sweep
@@ -216,3 +217,24 @@ def test_local_scratch_is_removed_when_each_scene_completes(user, plan, media_ro
     leftover = [p.name for p in scratch.iterdir()] if scratch.exists() else []
     assert leftover == []
     assert all(exists(n) for n in files_of(generation))  # the outputs themselves are kept
+
+
+def test_admin_delete_of_an_unfinished_generation_cancels_it_first(
+    client, staff_user, plan, django_capture_on_commit_callbacks
+):
+    seen = []
+
+    def status_when_deleted(sender, instance, **kwargs):
+        seen.append(Generation.objects.values_list("status", flat=True).get(pk=instance.pk))
+
+    running = create_generation(scenes=plan[:1], enqueue=False)
+    Generation.objects.filter(pk=running.pk).update(status=Generation.Status.RUNNING)
+    client.force_login(staff_user)
+    pre_delete.connect(status_when_deleted, sender=Generation)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(f"/admin/generations/generation/{running.pk}/delete/", {"post": "yes"})
+    finally:
+        pre_delete.disconnect(status_when_deleted, sender=Generation)
+    assert seen == [Generation.Status.CANCELED]
+    assert not Generation.objects.filter(pk=running.pk).exists()
