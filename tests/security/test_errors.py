@@ -114,3 +114,13 @@ def test_no_404_page_shows_a_file_path(api, media_root, path):
     response = api.get(path)
     assert response.status_code == 404
     assert str(media_root) not in response.content.decode(errors="replace")
+
+
+def test_an_oversized_webhook_is_a_413_not_a_500(anonymous_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    settings.REPLICATE_WEBHOOK_SECRET = "whsec_" + "A" * 32
+    response = anonymous_client.generic(
+        "POST", "/api/webhooks/replicate/", "x" * 5000, content_type="application/json"
+    )
+    assert response.status_code == 413
+    assert "larger than 1000 bytes" in response.json()["detail"]
