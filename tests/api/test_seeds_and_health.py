@@ -194,24 +194,24 @@ def test_a_missing_trailing_slash_is_pointed_out(api):
     assert response.json() == {"detail": "Not found. API paths end with a slash: /api/generations/"}
 
 
-def test_anonymous_health_never_shows_why_it_fails(anonymous, monkeypatch):
+@pytest.fixture
+def broker_down_with_password_in_url(monkeypatch):
     def refuse():
         raise ConnectionError("Error 111 connecting to redis://:hunter2@10.1.2.3:6379.")
 
     monkeypatch.setattr(health, "get_broker", refuse)
 
+
+@pytest.mark.usefixtures("broker_down_with_password_in_url")
+def test_anonymous_health_never_shows_why_it_fails(anonymous):
     response = anonymous.get("/api/health/")
 
     assert response.status_code == 503
     assert response.json() == {"status": "fail"}
 
 
-def test_staff_health_details_mask_passwords(staff_api, monkeypatch):
-    def refuse():
-        raise ConnectionError("Error 111 connecting to redis://:hunter2@10.1.2.3:6379.")
-
-    monkeypatch.setattr(health, "get_broker", refuse)
-
+@pytest.mark.usefixtures("broker_down_with_password_in_url")
+def test_staff_health_details_mask_passwords(staff_api):
     broker = staff_api.get("/api/health/").json()["broker"]
 
     assert "hunter2" not in broker
