@@ -109,16 +109,17 @@ def remove_unreferenced(names: Iterable[str], *, folders: Iterable[str] = ()) ->
 def prune_empty_folders(
     storage: Storage, folder: str, *, older_than: datetime | None = None
 ) -> None:
-    """Remove empty directories under (and including) ``folder`` on a filesystem storage; object
-    storage has no directories, so there is nothing to do there."""
+    """Remove empty directories under (and including, unless it is the root) ``folder`` on a
+    filesystem storage; object storage has no directories, so there is nothing to do there."""
     try:
         root = Path(storage.path(folder))
     except NotImplementedError:
         return
     if not root.is_dir():
         return
+    below = sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True)
     # Deepest first, so a folder emptied by removing its empty children goes too.
-    for directory in [*sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True), root]:
+    for directory in [*below, root] if folder else below:
         modified = datetime.fromtimestamp(directory.stat().st_mtime, tz=UTC)
         if older_than is not None and modified > older_than:
             continue
@@ -269,7 +270,7 @@ def sweep(*, dry_run: bool, retention_days: int | None, min_age: timedelta = MIN
         result.orphans = remove_unreferenced(result.orphans)
         for folder in stale:
             shutil.rmtree(folder, ignore_errors=True)
-        prune_empty_folders(media_storage(), "generations", older_than=cutoff)
+        prune_empty_folders(media_storage(), "", older_than=cutoff)
     return result
 
 

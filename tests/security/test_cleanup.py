@@ -238,3 +238,12 @@ def test_admin_delete_of_an_unfinished_generation_cancels_it_first(
         pre_delete.disconnect(status_when_deleted, sender=Generation)
     assert seen == [Generation.Status.CANCELED]
     assert not Generation.objects.filter(pk=running.pk).exists()
+
+
+def test_old_empty_folders_go_but_the_media_root_stays(media_root):
+    leftover = media_root / "tmpab12cd"  # a worker killed mid-stitch leaves its temporary folder
+    leftover.mkdir()
+    age(leftover, 2 * HOUR)
+    cleanup()
+    assert not leftover.exists()
+    assert media_root.is_dir()
