@@ -1,9 +1,10 @@
 """The caps and the throttle hold across server processes: two real servers on loopback share
-one SQLite database (a deployment as an operator runs it, DEBUG off), and one user fires at both.
+one SQLite database (a deployment as an operator runs it, DEBUG off), and one user fires at both;
+once with the database cache, once with Redis (REDIS_URL set).
 
 Before: 120 creates in 4 s were accepted from one user over two processes (the throttle lived in
 each process's LocMemCache). Now the active cap is counted in the database under a lock, and the
-throttle in the database cache table that `migrate` creates.
+throttle in the shared cache: Redis, or the database cache table that `migrate` creates.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from tests.integration.deployment import ROOT, Deployment
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 CAP = 3
 RATE = 4
@@ -46,28 +49,21 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> 
     raise AssertionError(f"no server on {port} after {timeout} s")
 
 
-@pytest.fixture
-def servers(tmp_path) -> Iterator[tuple[Deployment, list[str]]]:
+@contextmanager
+def two_servers(var_dir: Path, **env: str) -> Iterator[tuple[Deployment, list[str]]]:
     deployment = Deployment(
-        tmp_path / "var",
-        COHERENCE_MAX_ACTIVE_PER_USER=str(CAP),
-        COHERENCE_CREATE_RATE=f"{RATE}/min",
+        var_dir, COHERENCE_MAX_ACTIVE_PER_USER=str(CAP), COHERENCE_CREATE_RATE=f"{RATE}/min", **env
     )
     deployment.migrate()
     processes, urls = [], []
     try:
         for _ in range(2):
             port = free_port()
-            log = open(tmp_path / f"server-{port}.log", "w")  # noqa: SIM115
+            log = open(var_dir / f"server-{port}.log", "w")  # noqa: SIM115
+            command = [sys.executable, str(ROOT / "manage.py"), "runserver", "--noreload"]
             processes.append(
                 subprocess.Popen(
-                    [
-                        sys.executable,
-                        str(ROOT / "manage.py"),
-                        "runserver",
-                        "--noreload",
-                        f"127.0.0.1:{port}",
-                    ],
+                    [*command, f"127.0.0.1:{port}"],
                     env=deployment.env,
                     cwd=ROOT,
                     stdout=log,
@@ -82,6 +78,19 @@ def servers(tmp_path) -> Iterator[tuple[Deployment, list[str]]]:
             process.terminate()
             process.wait(timeout=10)
         deployment.stop()
+
+
+@pytest.fixture(params=["database cache", "redis"])
+def servers(request, tmp_path) -> Iterator[tuple[Deployment, list[str]]]:
+    extra = {"REDIS_URL": request.getfixturevalue("redis_url")} if request.param == "redis" else {}
+    with two_servers(tmp_path / "var", **extra) as running:
+        yield running
+
+
+@pytest.fixture
+def one_deployment(tmp_path) -> Iterator[tuple[Deployment, list[str]]]:
+    with two_servers(tmp_path / "var") as running:
+        yield running
 
 
 def token_for(deployment: Deployment, username: str) -> str:
@@ -127,9 +136,9 @@ def test_cap_and_throttle_hold_across_two_server_processes(servers):
     assert stored == CAP
 
 
-def test_traversal_over_a_real_socket_is_a_404(servers):
+def test_traversal_over_a_real_socket_is_a_404(one_deployment):
     # A real server decodes %2e%2e and keeps backslashes as they are: check what reaches Django.
-    deployment, urls = servers
+    deployment, urls = one_deployment
     token = token_for(deployment, "prober")
     for path in (
         "/media/generations/x/../../etc/passwd",
