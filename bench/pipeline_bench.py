@@ -51,6 +51,8 @@ def run_once(latency: float, workers: int) -> dict:
         deployment = Deployment(
             Path(tmp) / "var",
             COHERENCE_LOCAL_LATENCY=str(latency),
+            # The model's own predict times are read from its prediction records below.
+            COHERENCE_KEEP_LOCAL_SCRATCH="true",
             Q_WORKERS=str(workers),
             Q_POLL="0.01",
             COHERENCE_VIDEO_WIDTH="64",

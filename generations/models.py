@@ -91,6 +91,7 @@ class Generation(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["status", "updated_at"])]
+        permissions = [("use_hosted_models", "Can use hosted (paid) video models")]
 
     def __str__(self) -> str:
         return self.title or f"Generation {self.pk}"

@@ -25,6 +25,7 @@ from django.utils import timezone
 from coherence_project.conf import config
 from generations import leases, poll_schedule, storage
 from generations.hosted import stored_schema
+from generations.media_cleanup import discard_prediction_scratch
 from generations.models import Generation, Scene, WebhookDelivery
 from generations.seeds import ensure_generation_seed
 from generations.selectors import recipe_metadata
@@ -469,6 +470,8 @@ def _store_outputs(scene: Scene, provider: Any, state: PredictionState, token: s
     if not updated:  # canceled, or our lease lapsed and another completer won: keep theirs
         row = Scene.objects.values("clip", "last_frame", "final_latent").get(pk=scene.pk)
         storage.delete_unreferenced(saved.values(), referenced=row.values())
+    else:  # the outputs are ours now; the scratch (raw render, prompt record) can go
+        discard_prediction_scratch(state.prediction_id)
     return bool(updated)
 
 
@@ -534,6 +537,9 @@ def receive_prediction_webhook(
 def fail_scene(*, scene_id: int, message: str) -> Outcome:
     """A scene failed for good: record why, and fail its generation (finished scenes are kept)."""
     scene = Scene.objects.get(pk=scene_id)
+    if scene.status == Scene.Status.SUCCEEDED:
+        # A concurrent completer stored it first (and removed the scratch this one was reading).
+        return Outcome()
     Scene.objects.filter(pk=scene_id).exclude(status__in=Scene.TERMINAL).update(
         status=Scene.Status.FAILED, error=message, finished_at=timezone.now()
     )

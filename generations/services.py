@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from coherence_project.conf import config
-from generations import hosted, orchestration, storage
+from generations import caps, hosted, orchestration, storage
 from generations.coherence_settings import merge_coherence_settings
 from generations.models import SEED_MAX, Generation, IdempotencyKey, Scene
 from generations.queue import enqueue_advance, enqueue_start_generation
@@ -130,7 +130,7 @@ def _validated(
     errors: dict[str, Any] = {}
     results: dict[str, Any] = {}
     checks = {
-        "plan": lambda: validate_plan(scenes),
+        "plan": lambda: caps.check_plan_limits(validate_plan(scenes)),
         "settings": lambda: merge_coherence_settings(coherence_settings),
         "seed": lambda: validate_seed(seed),
         "model": lambda: resolve_model(provider=provider, model=model),
@@ -224,13 +224,16 @@ def create_generation(
     owner: Any = None,
     source_generation: Generation | None = None,
     enqueue: bool = True,
+    actor: Any = None,
 ) -> Generation:
     """Validate and store a Generation with its Scenes, then enqueue its start after commit.
 
     All validation (``review_plan``) happens before the first write, and the writes are atomic:
     a bad plan leaves the database unchanged and no prediction is ever created for it.
     ``model_version`` is a record only (what a source generation's predictions reported); it is
-    never sent to a provider.
+    never sent to a provider. ``actor`` is who asks (default: the owner); it needs the
+    hosted-models permission for any provider but the local model. The owner's active cap is
+    checked last, inside the insert's transaction (see ``caps.check_active_limit``).
     """
     review = review_plan(
         scenes=scenes,
@@ -241,7 +244,11 @@ def create_generation(
         seed=seed,
         reference_image=reference_image,
     )
+    caps.check_provider_allowed(
+        actor=actor if actor is not None else owner, provider=review.provider
+    )
     with transaction.atomic():
+        caps.check_active_limit(owner=owner)
         generation = Generation(
             owner=owner,
             title=title,
@@ -298,10 +305,12 @@ def regenerate_generation(
     owner: Any = None,
     title: str | None = None,
     enqueue: bool = True,
+    actor: Any = None,
 ) -> Generation:
     """A new generation with the source's plan, settings, model version and (by default) seed.
 
-    ``seed=None`` draws a fresh seed (when seed control is on); an int overrides it.
+    ``seed=None`` draws a fresh seed (when seed control is on); an int overrides it. ``actor`` is
+    who asks (see ``create_generation``).
     """
     settings_ = dict(source.coherence_settings)
     if seed is KEEP_SEED:
@@ -325,6 +334,7 @@ def regenerate_generation(
         owner=owner if owner is not None else source.owner,
         source_generation=source,
         enqueue=enqueue,
+        actor=actor,
     )
 
 
@@ -395,6 +405,13 @@ def cancel_generation(*, generation: Generation) -> bool:
     return orchestration.cancel_generation(generation_id=generation.pk)
 
 
+def delete_generation(*, generation: Generation) -> None:
+    """Delete a generation and its scenes; generations.media_cleanup removes their files once the
+    deletion has committed (never before: a rolled-back delete must find its files in place)."""
+    with transaction.atomic():
+        generation.delete()
+
+
 def receive_replicate_webhook(*, webhook_id: str, payload: dict[str, Any]) -> str:
     """Apply a verified Replicate webhook once and queue whatever comes next.
 
@@ -444,6 +461,7 @@ def replay_recipe(
     owner: Any = None,
     title: str | None = None,
     enqueue: bool = True,
+    actor: Any = None,
 ) -> Generation:
     """A new generation from an embedded recipe: no database source is needed, but the new
     generation is linked to the recipe's generation when that still exists."""
@@ -467,6 +485,7 @@ def replay_recipe(
         owner=owner,
         source_generation=find_generation(str(recipe.get("generation") or "")),
         enqueue=enqueue,
+        actor=actor,
     )
 
 

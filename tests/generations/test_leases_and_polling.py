@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from tests.doubles.replicate_server import ReplicateServer
 
 from generations import leases, orchestration, poll_schedule, poller, reconciler
 from generations.models import Generation, Scene
@@ -17,6 +16,7 @@ from generations.reconciler import reconcile
 from generations.services import create_generation
 from pipeline.providers import reset_providers
 from pipeline.providers.registry import SEEDANCE_LITE
+from tests.doubles.replicate_server import ReplicateServer
 from tests.providers import TOKEN, make_server
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_task_failures")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -37,6 +38,9 @@ class Deployment:
             # Short, so a task held by a SIGKILLed worker comes back quickly (timeout < retry).
             "Q_TIMEOUT": "20",
             "Q_RETRY": "25",
+            # DEBUG is off: settings.py refuses to start without a key. One per deployment, shared
+            # by its web and cluster processes (django-q2 signs its tasks with it).
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             **env,
         }
         database_url = self.env.get("DATABASE_URL", "")

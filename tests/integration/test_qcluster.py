@@ -44,8 +44,12 @@ def finished(deployment, gid: str, timeout: float = 180) -> dict:
     return deployment.query(SCENES_OF.format(gid=gid))
 
 
-def completed_predictions(deployment) -> list[str]:
-    return sorted(p.parent.name for p in deployment.scratch_dir.glob("*/prediction.json"))
+def assert_rendered_once(deployment, predictions: list[str]) -> None:
+    """Each scene has its own prediction, and no other prediction was made: the local model's
+    scratch is removed when its scene stores the outputs, so a second submission of a scene (or
+    any prediction no scene took) would have left its scratch behind."""
+    assert all(predictions) and len(set(predictions)) == len(predictions), predictions
+    assert sorted(p.parent.name for p in deployment.scratch_dir.glob("*/prediction.json")) == []
 
 
 def test_a_real_cluster_runs_a_generation_to_a_stitched_video(deployment, tmp_path):
@@ -97,6 +101,6 @@ def test_a_killed_cluster_restarts_and_finishes_without_resubmitting(deployment,
     assert result["status"] == "succeeded", result["error"]
     predictions = [s["prediction"] for s in result["scenes"]]
     # One completed prediction per scene: none was submitted a second time once it had an id.
-    assert sorted(predictions) == completed_predictions(deployment)
+    assert_rendered_once(deployment, predictions)
     info = media.probe(deployment.fetch_media(result["video"], tmp_path / "video.mp4"))
     assert info.frame_count == sum(s["frames"] for s in result["scenes"])

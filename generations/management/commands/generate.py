@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from coherence_project.conf import config
+from generations.caps import OPERATOR
 from generations.management.commands._common import describe, wait_for_result
 from generations.services import PlanReview, create_generation, review_plan
 from pipeline.providers.registry import get_model
@@ -135,7 +136,7 @@ class Command(BaseCommand):
             if options["dry_run"]:
                 self.print_estimate(review_plan(**fields))
                 return
-            generation = create_generation(**fields)
+            generation = create_generation(**fields, actor=OPERATOR)
         except ValidationError as exc:
             # Exit 2 (a usage error): nothing was created, and no prediction exists.
             raise CommandError(f"Invalid plan: {describe(exc)}", returncode=2) from None

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from generations import storage
+from generations.caps import OPERATOR
 from generations.management.commands._common import describe, load_generation, wait_for_result
 from generations.models import Generation
 from generations.services import (
@@ -74,10 +75,14 @@ class Command(BaseCommand):
         try:
             if options["from_video"]:
                 recipe = recipe_from_video(options["from_video"])
-                generation = replay_recipe(recipe=recipe, seed=seed, title=options["title"])
+                generation = replay_recipe(
+                    recipe=recipe, seed=seed, title=options["title"], actor=OPERATOR
+                )
             else:
                 source = load_generation(options["generation_id"])
-                generation = regenerate_generation(source=source, seed=seed, title=options["title"])
+                generation = regenerate_generation(
+                    source=source, seed=seed, title=options["title"], actor=OPERATOR
+                )
         except ValidationError as exc:
             raise CommandError(f"Cannot regenerate: {describe(exc)}") from None
 
