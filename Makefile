@@ -13,13 +13,23 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-migrate: install
-	$(PY) manage.py migrate --noinput
+# settings.py refuses to start with DEBUG off and no DJANGO_SECRET_KEY: the embedded default gets
+# a key of its own, made once per checkout (production sets DJANGO_SECRET_KEY instead).
+SECRET_FILE := var/secret-key
+
+$(SECRET_FILE):
+	mkdir -p var
+	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+	chmod 600 $@
+
+migrate: install $(SECRET_FILE)
+	DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-$$(cat $(SECRET_FILE))} $(PY) manage.py migrate --noinput
 
 # A real 4-scene generation on the embedded default (SQLite, django-q2's ORM broker, the local
 # model), run by a real qcluster that the command starts and stops.
 demo: migrate
-	$(PY) manage.py generate docs/examples/demo.json --wait --run-cluster
+	DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-$$(cat $(SECRET_FILE))} \
+		$(PY) manage.py generate docs/examples/demo.json --wait --run-cluster
 
 lint: install
 	$(PY) -m ruff check .
@@ -37,6 +47,8 @@ bench: install
 	$(PY) -m bench.localmodel_bench
 	$(PY) -m bench.media_bench
 	$(PY) -m bench.pipeline_bench
+	$(PY) -m bench.polling_bench
+	$(PY) -m bench.recovery_bench
 	$(PY) -m bench.coherence_ablation
 	$(PY) -m bench.iterate_bench
 

@@ -51,6 +51,8 @@ def run_once(latency: float, workers: int) -> dict:
         deployment = Deployment(
             Path(tmp) / "var",
             COHERENCE_LOCAL_LATENCY=str(latency),
+            # The model's own predict times are read from its prediction records below.
+            COHERENCE_KEEP_LOCAL_SCRATCH="true",
             Q_WORKERS=str(workers),
             Q_POLL="0.01",
             COHERENCE_VIDEO_WIDTH="64",
@@ -70,7 +72,7 @@ def run_once(latency: float, workers: int) -> dict:
                 interval=0.2,
             )
             timings = deployment.query(TIMINGS.format(gid=gid))
-            root = Path(deployment.env["MEDIA_ROOT"]) / "local-predictions"
+            root = deployment.scratch_dir
             for scene in timings["scenes"]:
                 record = json.loads((root / scene["prediction"] / "prediction.json").read_text())
                 scene["predict_time"] = record["predict_time"]

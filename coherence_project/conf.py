@@ -38,7 +38,7 @@ SETTINGS: dict[str, Setting] = {
     "VIDEO_WIDTH": Setting(512, "House format width every clip is normalised to."),
     "VIDEO_HEIGHT": Setting(288, "House format height."),
     "VIDEO_FPS": Setting(24, "House format frame rate."),
-    "MAX_SCENES": Setting(50, "Most scenes in one plan."),
+    "MAX_SCENES": Setting(12, "Most scenes in one plan."),
     "MIN_SCENE_SECONDS": Setting(0.5, "Shortest scene, seconds."),
     "MAX_SCENE_SECONDS": Setting(30.0, "Longest scene, seconds."),
     "SCENE_MAX_ATTEMPTS": Setting(3, "Submissions of one scene before it fails."),
@@ -51,6 +51,24 @@ SETTINGS: dict[str, Setting] = {
         cast=int,
     ),
     "POLL_INTERVAL": Setting(2.0, "Seconds between two looks at a hosted prediction."),
+    "POLL_MAX_INTERVAL": Setting(
+        30.0, "Longest wait between two looks at a long prediction (the back-off's ceiling)."
+    ),
+    "POLL_BATCH": Setting(200, "Most predictions one poller pass looks at."),
+    "POLL_CONCURRENCY": Setting(8, "GETs one poller pass has in flight at once."),
+    "LEASE_SECONDS": Setting(
+        20, "A claim not renewed by its worker's heartbeat for this long counts as lost."
+    ),
+    "RECONCILE_INTERVAL": Setting(
+        15.0, "Seconds between two reconciles run by the ticker (the schedule adds one a minute)."
+    ),
+    "MAX_OUTPUT_BYTES": Setting(
+        2_000_000_000, "Largest hosted output downloaded; a bigger one fails the scene."
+    ),
+    "LOCAL_SCRATCH_DIR": Setting(
+        "", "The local model's scratch space (empty: COHERENCE_VAR_DIR/local-predictions)."
+    ),
+    "SIGNED_URL_SECONDS": Setting(300, "Life of a signed media URL on object storage."),
     "LOCAL_LATENCY": Setting(0.0, "Simulated model seconds per scene on the local model."),
     "EXTRA_MODELS": Setting(
         {},
@@ -60,7 +78,29 @@ SETTINGS: dict[str, Setting] = {
     "MAX_COST_USD": Setting(
         5.0, "Largest estimated cost of one generation, USD; larger plans are refused (400)."
     ),
-    "SERVE_MEDIA": Setting(True, "Serve media from Django (one machine; a CDN in production)."),
+    "MAX_PLAN_SECONDS": Setting(120.0, "Most seconds of video in one plan (all scenes)."),
+    "MAX_ACTIVE_PER_USER": Setting(
+        5, "Most unfinished (queued, running, stitching) generations one user may own at once."
+    ),
+    "MEDIA_SENDFILE": Setting(
+        "",
+        "How a checked media file is handed out: empty (Django streams it), 'x-accel-redirect' "
+        "(nginx) or 'x-sendfile' (Apache, lighttpd).",
+    ),
+    "MEDIA_SENDFILE_PREFIX": Setting(
+        "/protected-media/",
+        "Internal URL (X-Accel-Redirect) or directory (X-Sendfile) that maps to MEDIA_ROOT.",
+    ),
+    "KEEP_LOCAL_SCRATCH": Setting(
+        False,
+        "Keep the local model's prediction scratch after its scene completes (benchmarks read "
+        "predict times from it). It holds prompts: never in production.",
+    ),
+    "RETENTION_DAYS": Setting(
+        None,
+        "Days after which cleanup_media deletes a finished generation's files (empty: never).",
+        cast=int,
+    ),
     "CREATE_RATE": Setting("60/min", "API create throttle per user (DRF rate)."),
     "LOG_LEVEL": Setting("INFO", "Level of the 'coherence' loggers."),
     "PREVIEW_SCALE": Setting(
@@ -106,6 +146,8 @@ class CoherenceSettings:
         value = configured(getattr(settings, "COHERENCE", {}), name)
         if name == "STALE_AFTER_SECONDS" and value is None:
             return settings.Q_CLUSTER.get("timeout", 300) + 60
+        if name == "LOCAL_SCRATCH_DIR" and not value:
+            return str(settings.VAR_DIR / "local-predictions")
         return value
 
     def reload(self) -> None:

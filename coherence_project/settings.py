@@ -18,10 +18,28 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env.str("COHERENCE_VAR_DIR", default=str(BASE_DIR / "var")))
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-# The embedded default is for a single developer machine; production must set its own key.
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="coherence-insecure-development-key-change-me")
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "testserver"])
+# The embedded key is only for DEBUG on a developer machine: it signs sessions, password resets
+# and django-q2's pickled tasks, so with DEBUG off a missing or built-in key refuses to start.
+DEVELOPMENT_SECRET_KEY = "coherence-insecure-development-key-change-me"
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or DEVELOPMENT_SECRET_KEY
+if not DEBUG and SECRET_KEY in ("", DEVELOPMENT_SECRET_KEY):
+    raise SystemExit("Refusing to start with DEBUG off: set DJANGO_SECRET_KEY to your own secret.")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- HTTPS behind a proxy (docs/operations.md lists the production values) ---------------------
+# "HTTP_X_FORWARDED_PROTO,https": trust the proxy's header saying the request came over HTTPS.
+# Only set it when the proxy overwrites that header: otherwise a client could forge it.
+_proxy_ssl_header = env.list("DJANGO_SECURE_PROXY_SSL_HEADER", default=[])
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if len(_proxy_ssl_header) == 2 else None
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+# Health checks come from the load balancer over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^api/health/$"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -40,6 +58,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "coherence_project.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -105,6 +124,10 @@ STATIC_ROOT = VAR_DIR / "static"
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 
+# A JSON create may carry one start image of up to 10 MB as a base64 data URI (13.4 MB encoded);
+# plans with more images send them as multipart files, which this limit does not count.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 15 * 1024 * 1024
+
 LOGIN_URL = "/admin/login/"
 
 # --- Coherence -------------------------------------------------------------------------------
@@ -114,6 +137,33 @@ COHERENCE = conf.from_environment(env)
 REPLICATE_API_TOKEN = env.str("REPLICATE_API_TOKEN", default="")
 REPLICATE_BASE_URL = env.str("REPLICATE_BASE_URL", default="https://api.replicate.com")
 REPLICATE_WEBHOOK_SECRET = env.str("REPLICATE_WEBHOOK_SECRET", default="")
+
+# Media (clips, last frames, latents, videos) go through Django's storage API only. Embedded
+# default: the local filesystem under MEDIA_ROOT. With AWS_STORAGE_BUCKET_NAME set: any
+# S3-compatible bucket (AWS, MinIO, Ceph, R2...) through django-storages, objects private, read
+# through short-lived signed URLs handed out after the owner check.
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+if AWS_STORAGE_BUCKET_NAME:
+    STORAGES = {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": AWS_STORAGE_BUCKET_NAME,
+                "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+                "access_key": env.str("AWS_ACCESS_KEY_ID", default="") or None,
+                "secret_key": env.str("AWS_SECRET_ACCESS_KEY", default="") or None,
+                "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+                "addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default="") or None,
+                "signature_version": "s3v4",
+                "default_acl": None,  # the bucket's (private) policy, never public-read
+                "querystring_auth": True,
+                "querystring_expire": conf.configured(COHERENCE, "SIGNED_URL_SECONDS"),
+                # A second completer never overwrites what the first stored (names get a suffix).
+                "file_overwrite": False,
+            },
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 # --- django-q2 ---------------------------------------------------------------------------------
 # timeout < retry, or the ORM broker hands a running task out again (see docs/operations.md).
@@ -135,6 +185,25 @@ if env.str("REDIS_URL", default=""):
 else:
     Q_CLUSTER["orm"] = "default"
 
+# --- cache ---------------------------------------------------------------------------------------
+# Throttle counts must be shared by every server process (a per-process LocMemCache lets N
+# processes accept N times the rate): Redis when there is one, else a table in the database,
+# created by `migrate` (generations migration 0003).
+if env.str("REDIS_URL", default=""):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env.str("REDIS_URL"),
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "coherence_cache",
+        }
+    }
+
 # --- DRF ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -149,6 +218,7 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": ["generations.api.parsers.BoundedJSONParser"],
     "DEFAULT_THROTTLE_RATES": {"generation_create": conf.configured(COHERENCE, "CREATE_RATE")},
 }
 SPECTACULAR_SETTINGS = {
@@ -157,6 +227,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # A boundary's planned kind and its seen verdict share one vocabulary: one schema enum.
+    "ENUM_NAME_OVERRIDES": {"BoundaryVerdictEnum": ["continuous", "cut"]},
     # Swagger UI and Redoc from drf-spectacular-sidecar's bundled files: the docs work offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -1,8 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path, re_path
-
-from coherence_project.conf import config
-from generations.api.media import MediaView
+from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -10,5 +7,7 @@ urlpatterns = [
     path("", include("generations.urls")),
 ]
 
-if config.SERVE_MEDIA:
-    urlpatterns += [re_path(r"^media/(?P<path>.*)$", MediaView.as_view(), name="media")]
+# Media is served by record, never by path: /api/generations/<id>/video and
+# /api/generations/<id>/scenes/<n>/<clip|last-frame|conditioning-frame> (generations/api/media.py).
+# There is deliberately no /media/<path> route.
+handler500 = "generations.api.errors.server_error"

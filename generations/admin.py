@@ -24,8 +24,14 @@ from django.utils.timesince import timesince
 
 from generations.admin_iterate import choose_variation_view, finalize_previews, rerender_one_scene
 from generations.iterate.variations import variation_cards
+from generations.media_urls import scene_file_url, video_url
 from generations.models import SEED_MAX, Generation, HostedModelSchema, Scene
-from generations.selectors import generation_recipe, generations_with_seed, scenes_with_seed
+from generations.selectors import (
+    generation_recipe,
+    generations_visible_to,
+    generations_with_seed,
+    scenes_with_seed,
+)
 from generations.services import (
     KEEP_SEED,
     cancel_generation,
@@ -41,15 +47,16 @@ def pretty_json(value: Any) -> SafeString:
     return format_html('<pre class="coherence-json">{}</pre>', json.dumps(value, indent=2))
 
 
-def video_player(file: Any, *, width: int = 320) -> SafeString | str:
-    if not file:
+def video_player(url: str | None, *, width: int = 320) -> SafeString | str:
+    """A player for a media endpoint URL (generations.media_urls: checked per request)."""
+    if not url:
         return NOTHING
     return format_html(
         '<video controls preload="metadata" width="{}" src="{}"></video><br>'
         '<a href="{}" download>download</a>',
         width,
-        file.url,
-        file.url,
+        url,
+        url,
     )
 
 
@@ -163,7 +170,7 @@ class SceneInline(admin.TabularInline):
 
     @admin.display(description="clip")
     def clip_player(self, scene: Scene) -> SafeString | str:
-        return video_player(scene.clip, width=200)
+        return video_player(scene_file_url(scene, "clip"), width=200)
 
     @admin.display(description="recipe")
     def recipe_pretty(self, scene: Scene) -> SafeString | str:
@@ -360,6 +367,22 @@ class GenerationAdmin(admin.ModelAdmin):
         # Generations are created through the API or `manage.py generate`, which validate plans.
         return False
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Generation]:
+        # The admin already demands view_generation; scoping here too keeps one rule everywhere.
+        return super().get_queryset(request).filter(
+            pk__in=generations_visible_to(request.user).values("pk")
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Generation) -> None:
+        # Stop what is still running (and billing) first; the files go once the delete commits.
+        cancel_generation(generation=obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for generation in queryset.exclude(status__in=Generation.TERMINAL):
+            cancel_generation(generation=generation)
+        super().delete_queryset(request, queryset)
+
     def view_on_site(self, obj: Generation) -> str:
         return staff_page_url(obj)
 
@@ -452,7 +475,7 @@ class GenerationAdmin(admin.ModelAdmin):
 
     @admin.display(description="video")
     def video_player(self, generation: Generation) -> SafeString | str:
-        return video_player(generation.video, width=512)
+        return video_player(video_url(generation), width=512)
 
     @admin.display(description="coherence picture")
     def coherence_picture(self, generation: Generation) -> SafeString | str:
@@ -495,12 +518,12 @@ class GenerationAdmin(admin.ModelAdmin):
                 )
                 continue
             try:
-                new = regenerate_generation(source=source, seed=seed)
-            except ValidationError as exc:
+                new = regenerate_generation(source=source, seed=seed, actor=request.user)
+            except (ValidationError, PermissionDenied) as exc:
                 messages.error(
                     request,
                     format_html(
-                        "Could not regenerate {}: {}", admin_link(source), " ".join(exc.messages)
+                        "Could not regenerate {}: {}", admin_link(source), _reason(exc)
                     ),
                 )
                 continue
@@ -635,6 +658,10 @@ class GenerationAdmin(admin.ModelAdmin):
             "scenes": scenes,
         }
         return TemplateResponse(request, "admin/generations/generation/seed_lookup.html", context)
+
+
+def _reason(exc: ValidationError | PermissionDenied) -> str:
+    return " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
 
 
 def _as_seed(term: str) -> int | None:

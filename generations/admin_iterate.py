@@ -63,6 +63,10 @@ class RerenderSceneForm(forms.Form):
         return KEEP_SEED if seed is None else seed
 
 
+def _reason(exc: Exception) -> str:
+    return " ".join(getattr(exc, "messages", None) or [str(exc)])
+
+
 def _link(generation: Generation) -> str:
     url = reverse("admin:generations_generation_change", args=[generation.pk])
     return format_html('<a href="{}">{}</a>', url, generation)
@@ -86,10 +90,10 @@ def rerender_one_scene(
                 prompt=data["prompt"] or None,
                 duration=data["duration"],
                 seed=form.seed_choice(),
-                owner=request.user,
+                actor=request.user,
             )
-        except ValidationError as exc:
-            form.add_error(None, " ".join(exc.messages))
+        except (ValidationError, PermissionDenied) as exc:
+            form.add_error(None, _reason(exc))
         else:
             messages.success(
                 request,
@@ -135,9 +139,9 @@ def finalize_previews(
 ) -> None:
     for preview in queryset.order_by("created_at"):
         try:
-            new = finalize_preview(preview=preview, owner=request.user)
-        except ValidationError as exc:
-            messages.error(request, format_html("{}: {}", _link(preview), " ".join(exc.messages)))
+            new = finalize_preview(preview=preview, actor=request.user)
+        except (ValidationError, PermissionDenied) as exc:
+            messages.error(request, format_html("{}: {}", _link(preview), _reason(exc)))
             continue
         messages.success(request, format_html("Finalizing {} as {}.", _link(preview), _link(new)))
 
@@ -153,7 +157,9 @@ def choose_variation_view(
     if not modeladmin.has_change_permission(request, parent):
         raise PermissionDenied
     try:
-        choose_variation(parent=parent, number=number)
+        choose_variation(parent=parent, number=number, actor=request.user)
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
     except NoSuchVariation as exc:
         raise Http404(str(exc)) from None
     except VariationStateError as exc:

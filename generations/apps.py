@@ -17,4 +17,7 @@ class GenerationsConfig(AppConfig):
     def ready(self) -> None:
         from django_q.signals import post_spawn
 
+        from generations.media_cleanup import connect_signals
+
         post_spawn.connect(warm_up_worker, dispatch_uid="coherence-warm-up-worker")
+        connect_signals()

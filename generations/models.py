@@ -88,6 +88,9 @@ class Generation(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The stitch's claim: who holds it and until when its heartbeat keeps it (generations.leases).
+    claimed_by = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -102,6 +105,7 @@ class Generation(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["status", "updated_at"])]
+        permissions = [("use_hosted_models", "Can use hosted (paid) video models")]
 
     def __str__(self) -> str:
         return self.title or f"Generation {self.pk}"
@@ -176,6 +180,11 @@ class Scene(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # A submission's or completion's claim, kept alive by its worker's heartbeat (leases.py).
+    claimed_by = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # When the poller next looks at this running prediction (NULL: not polled).
+    next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["generation", "index"]
@@ -269,3 +278,15 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"Idempotency-Key {self.key}"
+
+
+class Lease(models.Model):
+    """A named singleton claim (the poller pass, the ticker's reconcile): one holder at a time,
+    across every cluster, for as long as the holder keeps renewing it."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    holder = models.CharField(max_length=64, blank=True)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"lease {self.name} held by {self.holder or 'nobody'} until {self.expires_at}"

@@ -8,7 +8,6 @@ The database is the source of truth; tasks only say "look at this row now".
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -18,14 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import stamina
-from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from coherence_project.conf import config
+from generations import leases, poll_schedule, storage
 from generations.hosted import stored_schema
+from generations.media_cleanup import discard_prediction_scratch
 from generations.models import Generation, Scene, WebhookDelivery
 from generations.seeds import ensure_generation_seed
 from generations.selectors import recipe_metadata
@@ -52,10 +52,6 @@ class Outcome:
     ready_scenes: tuple[int, ...] = ()
     finish: bool = False
     poll: bool = False
-
-
-def _media_path(name: str) -> Path:
-    return Path(settings.MEDIA_ROOT) / name
 
 
 def _set_progress(generation_id: uuid.UUID, *, stage: str, progress: int | None = None) -> None:
@@ -153,8 +149,9 @@ class StartFrame:
     image_sha256: str = ""
 
 
-def _continuation(generation: Generation, scene: Scene) -> StartFrame:
-    """A continuous scene under latent reuse: its predecessor's final latent or last frame."""
+def _continuation(generation: Generation, scene: Scene, work_dir: Path) -> StartFrame:
+    """A continuous scene under latent reuse: its predecessor's final latent or last frame,
+    downloaded from the storage into ``work_dir`` for the provider."""
     source = Scene.objects.get(generation_id=generation.pk, index=scene.index - 1)
     spec = get_model(generation.model)
     if spec.accepts_latent:
@@ -163,28 +160,29 @@ def _continuation(generation: Generation, scene: Scene) -> StartFrame:
                 f"Scene {scene.number} continues scene {source.number}, whose final latent is "
                 "missing; refusing to render it without conditioning."
             )
-        path = _media_path(source.final_latent.name)
+        path = storage.download(source.final_latent, work_dir / "init.latent.npy")
         return StartFrame({"init_latent_path": path}, source, Scene.LatentReuse.LATENT)
     if not source.last_frame:
         raise GenerationStateError(
             f"Scene {scene.number} continues scene {source.number}, whose last frame is missing; "
             "refusing to render it without conditioning."
         )
-    path = _media_path(source.last_frame.name)
+    path = storage.download(source.last_frame, work_dir / "init.png")
     return StartFrame({"init_image_path": path}, source, Scene.LatentReuse.FIRST_FRAME)
 
 
-def _start_frame(generation: Generation, scene: Scene) -> StartFrame:
+def _start_frame(generation: Generation, scene: Scene, work_dir: Path) -> StartFrame:
     """The predecessor's end (latent reuse), else the scene's own start image, else the
     generation's reference image, else nothing."""
     if scene.continuous and generation.latent_reuse:
-        return _continuation(generation, scene)
+        return _continuation(generation, scene, work_dir)
     for origin, file, digest in (
         ("scene", scene.image, scene.image_sha256),
         ("reference", generation.reference_image, generation.reference_image_sha256),
     ):
         if file:
-            fields = {"init_image_path": _media_path(file.name)}
+            local = work_dir / f"start-{origin}{Path(file.name).suffix}"
+            fields = {"init_image_path": storage.download(file, local)}
             return StartFrame(fields, image_source=origin, image_sha256=digest)
     return StartFrame({})
 
@@ -255,7 +253,12 @@ def _seed_for(generation: Generation, scene: Scene) -> int | None:
 
 
 def run_scene(*, scene_id: int) -> Outcome:
-    """Claim a ready scene, store its recipe, submit it, store the prediction id at once."""
+    """Claim a ready scene, store its recipe, submit it, store the prediction id at once.
+
+    The claim is a lease its heartbeat renews while the provider works: a worker that dies here
+    is noticed within LEASE_SECONDS and the scene is submitted again, but only while it has no
+    prediction id (one that has may already be billed).
+    """
     scene = Scene.objects.select_related("generation").get(pk=scene_id)
     generation = scene.generation
     if generation.status != Generation.Status.RUNNING or scene.status != Scene.Status.PENDING:
@@ -267,18 +270,29 @@ def run_scene(*, scene_id: int) -> Outcome:
         )
         if source_status != Scene.Status.SUCCEEDED:
             return Outcome()  # enqueued again when the predecessor completes
+    token = leases.new_token()
     claimed = Scene.objects.filter(pk=scene_id, status=Scene.Status.PENDING).update(
         status=Scene.Status.SUBMITTING,
         attempts=F("attempts") + 1,
         submitted_at=timezone.now(),
         error="",
+        claimed_by=token,
+        lease_expires_at=leases.lease_until(),
     )
     if not claimed:
         return Outcome()
     scene.refresh_from_db()
+    with (
+        leases.heartbeat(Scene, scene_id, token),
+        tempfile.TemporaryDirectory(prefix="coherence-submit-") as work,
+    ):
+        return _submit_claimed(generation, scene, Path(work))
 
+
+def _submit_claimed(generation: Generation, scene: Scene, work_dir: Path) -> Outcome:
+    scene_id = scene.pk
     try:
-        start = _start_frame(generation, scene)
+        start = _start_frame(generation, scene, work_dir)
     except GenerationStateError as exc:
         return fail_scene(scene_id=scene_id, message=str(exc))
     seed = _seed_for(generation, scene)
@@ -309,7 +323,9 @@ def _record_submission(
     # The provider has accepted (and may bill) this prediction: its id must reach the database
     # even across a database restart, or the scene would be submitted a second time.
     stored = _persist_through_outage(
-        lambda: Scene.objects.filter(pk=scene.pk, status=Scene.Status.SUBMITTING).update(
+        lambda: Scene.objects.filter(
+            pk=scene.pk, status=Scene.Status.SUBMITTING, claimed_by=scene.claimed_by
+        ).update(
             status=Scene.Status.RUNNING,
             prediction_id=submission.prediction_id,
             provider_input=submission.provider_input,
@@ -317,6 +333,9 @@ def _record_submission(
             seed_applied=submission.seed_applied if seed is not None else None,
             seed_note=submission.seed_note,
             model_version=submission.model_version or "",
+            claimed_by="",
+            lease_expires_at=None,
+            next_poll_at=poll_schedule.next_look(None),
         )
     )
     if not stored:
@@ -397,6 +416,8 @@ def advance_scene(*, scene_id: int, state: PredictionState | None = None) -> Out
     scene = Scene.objects.select_related("generation").get(pk=scene_id)
     if scene.status != Scene.Status.RUNNING or not scene.prediction_id:
         return Outcome()
+    if scene.lease_expires_at and scene.lease_expires_at > timezone.now():
+        return Outcome()  # a live worker is completing it already
     provider = get_provider(scene.generation.provider)
     if state is None:
         try:
@@ -410,22 +431,29 @@ def advance_scene(*, scene_id: int, state: PredictionState | None = None) -> Out
     if state.status != PredictionStatus.SUCCEEDED:
         reason = state.error or f"the prediction was {state.status.value}"
         return fail_scene(scene_id=scene_id, message=f"prediction {state.prediction_id}: {reason}")
+    # Completing (download, normalise, store) takes seconds: claim it, so the poller, a webhook
+    # and the reconciler never complete one scene side by side, and a dead completer is replaced.
+    token = leases.new_token()
+    claimed = (
+        Scene.objects.filter(pk=scene_id, status=Scene.Status.RUNNING)
+        .filter(leases.lapsed())
+        .update(claimed_by=token, lease_expires_at=leases.lease_until(), next_poll_at=None)
+    )
+    if not claimed:
+        return Outcome()
     try:
-        _store_outputs(scene, provider, state)
+        with leases.heartbeat(Scene, scene_id, token):
+            stored = _store_outputs(scene, provider, state, token)
     except (ProviderError, media.MediaError, OSError) as exc:
         return fail_scene(scene_id=scene_id, message=f"could not store the output: {exc}")
-    return _after_scene_succeeded(scene)
+    return _after_scene_succeeded(scene) if stored else Outcome()
 
 
-def _store_outputs(scene: Scene, provider: Any, state: PredictionState) -> None:
+def _store_outputs(scene: Scene, provider: Any, state: PredictionState, token: str) -> bool:
+    """Fetch, normalise and store a scene's outputs; False if the claim was lost meanwhile."""
     generation = scene.generation
-    folder = f"generations/{generation.pk}/scenes"
-    Path(settings.MEDIA_ROOT, folder).mkdir(parents=True, exist_ok=True)
-    stem = f"scene-{scene.number:02d}"
-    clip_name = f"{folder}/{stem}.mp4"
-    frame_name = f"{folder}/{stem}.last.png"
-    latent_name = f"{folder}/{stem}.latent.npy"
-    with tempfile.TemporaryDirectory(dir=settings.MEDIA_ROOT) as tmp:
+    stem = f"generations/{generation.pk}/scenes/scene-{scene.number:02d}"
+    with tempfile.TemporaryDirectory(prefix="coherence-scene-") as tmp:
         fetched = provider.fetch_output(state, Path(tmp))
         # What the model really rendered (and billed), before normalising to the house rate;
         # clips may arrive at another frame rate (minimax: 25 fps) and are resampled here.
@@ -440,23 +468,31 @@ def _store_outputs(scene: Scene, provider: Any, state: PredictionState) -> None:
             fps=generation.fps,
         )
         media.save_png(media.last_frame(normalized), Path(tmp) / "last.png")
-        # os.replace is atomic: a concurrent completer can never leave a half-written file.
-        Path(tmp, "last.png").replace(_media_path(frame_name))
-        normalized.replace(_media_path(clip_name))
-        has_latent = fetched.latent_path is not None
-        if has_latent:
-            shutil.copyfile(fetched.latent_path, Path(tmp) / "latent.npy")
-            Path(tmp, "latent.npy").replace(_media_path(latent_name))
-    cost = _actual_cost(generation, scene, output_seconds)
-    Scene.objects.filter(pk=scene.pk, status=Scene.Status.RUNNING).update(
+        saved = {
+            "clip": storage.save_file(f"{stem}.mp4", normalized),
+            "last_frame": storage.save_file(f"{stem}.last.png", Path(tmp) / "last.png"),
+            "final_latent": (
+                storage.save_file(f"{stem}.latent.npy", fetched.latent_path)
+                if fetched.latent_path is not None
+                else ""
+            ),
+        }
+    updated = Scene.objects.filter(
+        pk=scene.pk, status=Scene.Status.RUNNING, claimed_by=token
+    ).update(
         status=Scene.Status.SUCCEEDED,
-        clip=clip_name,
-        last_frame=frame_name,
-        final_latent=latent_name if has_latent else "",
+        **saved,
         frame_count=info.frame_count,
-        cost=cost,
+        cost=_actual_cost(generation, scene, output_seconds),
         finished_at=timezone.now(),
+        lease_expires_at=None,
     )
+    if not updated:  # canceled, or our lease lapsed and another completer won: keep theirs
+        row = Scene.objects.values("clip", "last_frame", "final_latent").get(pk=scene.pk)
+        storage.delete_unreferenced(saved.values(), referenced=row.values())
+    else:  # the outputs are ours now; the scratch (raw render, prompt record) can go
+        discard_prediction_scratch(state.prediction_id)
+    return bool(updated)
 
 
 def _actual_cost(generation: Generation, scene: Scene, output_seconds: float) -> Decimal | None:
@@ -521,6 +557,9 @@ def receive_prediction_webhook(
 def fail_scene(*, scene_id: int, message: str) -> Outcome:
     """A scene failed for good: record why, and fail its generation (finished scenes are kept)."""
     scene = Scene.objects.get(pk=scene_id)
+    if scene.status == Scene.Status.SUCCEEDED:
+        # A concurrent completer stored it first (and removed the scratch this one was reading).
+        return Outcome()
     Scene.objects.filter(pk=scene_id).exclude(status__in=Scene.TERMINAL).update(
         status=Scene.Status.FAILED, error=message, finished_at=timezone.now()
     )
@@ -575,33 +614,55 @@ def cancel_generation(*, generation_id: uuid.UUID) -> bool:
 
 
 def finish_generation(*, generation_id: uuid.UUID, allow_restitch: bool = False) -> bool:
-    """Stitch the clips, score coherence, mark the generation succeeded. Idempotent."""
-    statuses = [Generation.Status.RUNNING]
-    if allow_restitch:  # the reconciler re-runs a stitch whose worker died
-        statuses.append(Generation.Status.STITCHING)
+    """Stitch the clips, score coherence, mark the generation succeeded. Idempotent.
+
+    The stitch holds a lease its heartbeat renews; ``allow_restitch`` (the reconciler) takes over
+    a stitch only once that lease has lapsed, i.e. its worker is dead.
+    """
     scenes = list(Scene.objects.filter(generation_id=generation_id).order_by("index"))
     if not scenes or any(s.status != Scene.Status.SUCCEEDED for s in scenes):
         return False
-    claimed = Generation.objects.filter(pk=generation_id, status__in=statuses).update(
-        status=Generation.Status.STITCHING,
-        stage="stitching",
-        progress=90,
-        updated_at=timezone.now(),
+    claimable = Q(status=Generation.Status.RUNNING)
+    if allow_restitch:
+        claimable |= Q(status=Generation.Status.STITCHING) & leases.lapsed()
+    token = leases.new_token()
+    claimed = (
+        Generation.objects.filter(pk=generation_id)
+        .filter(claimable)
+        .update(
+            status=Generation.Status.STITCHING,
+            stage="stitching",
+            progress=90,
+            updated_at=timezone.now(),
+            claimed_by=token,
+            lease_expires_at=leases.lease_until(),
+        )
     )
     if not claimed:
         return False
     generation = Generation.objects.get(pk=generation_id)
+    with leases.heartbeat(Generation, generation_id, token):
+        return _stitch_claimed(generation, scenes, token)
+
+
+def _local_clips(generation: Generation, scenes: list[Scene], work: Path) -> list[Path]:
+    """The scenes' clips, downloaded from the storage (and colour-matched when asked)."""
+    clips = [storage.download(s.clip, work / f"scene-{s.number:02d}.mp4") for s in scenes]
+    if generation.coherence_settings.get("color_match") and len(clips) > 1:
+        matched = [clips[0]]
+        for scene, clip in zip(scenes[1:], clips[1:], strict=True):
+            out = work / f"matched-{scene.number:02d}.mp4"
+            colour.color_match_clip(clip, clips[0], out)
+            matched.append(out)
+        clips = matched
+    return clips
+
+
+def _stitch_claimed(generation: Generation, scenes: list[Scene], token: str) -> bool:
+    generation_id = generation.pk
     try:
-        name = f"generations/{generation.pk}/video.mp4"
-        with tempfile.TemporaryDirectory(dir=settings.MEDIA_ROOT) as tmp:
-            clips = [_media_path(s.clip.name) for s in scenes]
-            if generation.coherence_settings.get("color_match") and len(clips) > 1:
-                matched = [clips[0]]
-                for scene, clip in zip(scenes[1:], clips[1:], strict=True):
-                    out = Path(tmp) / f"matched-{scene.number:02d}.mp4"
-                    colour.color_match_clip(clip, clips[0], out)
-                    matched.append(out)
-                clips = matched
+        with tempfile.TemporaryDirectory(prefix="coherence-stitch-") as tmp:
+            clips = _local_clips(generation, scenes, Path(tmp))
             stitched = Path(tmp) / "video.mp4"
             info = media.concat(clips, stitched, metadata=recipe_metadata(generation))
             _set_progress(generation_id, stage="scoring coherence", progress=95)
@@ -611,12 +672,14 @@ def finish_generation(*, generation_id: uuid.UUID, allow_restitch: bool = False)
                     for s, clip in zip(scenes, clips, strict=True)
                 ]
             )
-            stitched.replace(_media_path(name))
+            name = storage.save_file(f"generations/{generation.pk}/video.mp4", stitched)
     except (media.MediaError, CoherenceError, OSError, ValueError) as exc:
         fail_generation(generation_id=generation_id, message=f"Stitching failed: {exc}")
         return False
     costs = [s.cost for s in scenes if s.cost is not None]
-    Generation.objects.filter(pk=generation_id, status=Generation.Status.STITCHING).update(
+    updated = Generation.objects.filter(
+        pk=generation_id, status=Generation.Status.STITCHING, claimed_by=token
+    ).update(
         status=Generation.Status.SUCCEEDED,
         stage="done",
         progress=100,
@@ -627,6 +690,11 @@ def finish_generation(*, generation_id: uuid.UUID, allow_restitch: bool = False)
         cost=sum(costs, Decimal(0)) if costs else None,
         finished_at=timezone.now(),
         updated_at=timezone.now(),
+        lease_expires_at=None,
     )
+    if not updated:  # canceled meanwhile, or a restitch took over: keep only what the row names
+        row = Generation.objects.values_list("video", flat=True).get(pk=generation_id)
+        storage.delete_unreferenced([name], referenced=[row])
+        return False
     logger.info("generation %s finished: %s", generation_id, name)
     return True

@@ -40,6 +40,7 @@ def _enqueue(func: str, *args: Any) -> None:
             async_task(next_func, *next_args)
     finally:
         _sync_state.pending = None
+        _sync_state.poll_pass_queued = False
 
 
 def enqueue_start_generation(generation_id: uuid.UUID | str) -> None:
@@ -51,8 +52,21 @@ def enqueue_scenes(scene_ids: Iterable[int]) -> None:
         _enqueue("generations.tasks.run_scene_task", scene_id)
 
 
-def enqueue_poll(scene_id: int) -> None:
-    _enqueue("generations.tasks.poll_scene_task", scene_id)
+def enqueue_poll_pass(*, until_done: bool = False) -> None:
+    """Queue one poller pass (generations.poller). ``until_done`` is for sync mode, which has no
+    ticker: the pass then looks again itself while anything is in flight (at most one such pass
+    waits in the queue)."""
+    if until_done:
+        if getattr(_sync_state, "poll_pass_queued", False):
+            return
+        _sync_state.poll_pass_queued = True
+        _enqueue("generations.tasks.poll_pass_task", True)
+        return
+    _enqueue("generations.tasks.poll_pass_task")
+
+
+def poll_pass_dequeued() -> None:
+    _sync_state.poll_pass_queued = False
 
 
 def enqueue_advance(scene_id: int, state: PredictionState | None = None) -> None:
@@ -75,7 +89,10 @@ def enqueue_check(scene_id: int) -> None:
 def follow_outcome(outcome: Outcome, scene_id: int | None = None) -> None:
     """Enqueue what a step said comes next."""
     enqueue_scenes(outcome.ready_scenes)
-    if outcome.poll and scene_id is not None and not config.PUBLIC_URL:
-        enqueue_poll(scene_id)
+    if outcome.poll and Conf.SYNC and not config.PUBLIC_URL:
+        # A running cluster needs nothing here: the ticker polls whatever is due (the scene's
+        # next_poll_at was set when its prediction id was stored), the reconciler backs it up.
+        # Sync mode has neither, so the calling process polls.
+        enqueue_poll_pass(until_done=True)
     if outcome.finish and scene_id is not None:
         enqueue_finish(Scene.objects.values_list("generation_id", flat=True).get(pk=scene_id))

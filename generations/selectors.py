@@ -10,13 +10,52 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from generations.models import Generation, IdempotencyKey, Scene
 
+# What acting on someone else's generation takes: Django's model permissions, held by a staff user.
+# On one's own generation every action is allowed (hosted models aside: see generations.caps).
+ACTION_PERMISSIONS = {
+    "view": ("generations.view_generation", "generations.change_generation"),
+    "cancel": ("generations.change_generation",),
+    "regenerate": ("generations.change_generation",),
+    "delete": ("generations.delete_generation",),
+}
+
+
+def _is_active_staff(user: Any) -> bool:
+    return bool(getattr(user, "is_active", False) and getattr(user, "is_staff", False))
+
+
+def sees_all_generations(user: Any) -> bool:
+    """Staff with ``view_generation`` (or ``change_generation``, which implies it)."""
+    return _is_active_staff(user) and any(
+        user.has_perm(perm) for perm in ACTION_PERMISSIONS["view"]
+    )
+
+
+def may_act_on(user: Any, generation: Generation, action: str) -> bool:
+    """May ``user`` do ``action`` (view, cancel, regenerate, delete) to ``generation``?"""
+    if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
+        return False
+    if generation.owner_id is not None and generation.owner_id == user.pk:
+        return True
+    return _is_active_staff(user) and any(
+        user.has_perm(perm) for perm in ACTION_PERMISSIONS[action]
+    )
+
 
 def generations_visible_to(user: Any) -> QuerySet[Generation]:
-    """Staff see everything; everyone else only their own generations."""
+    """A user's own generations; everyone's for staff who hold ``view_generation``."""
     queryset = Generation.objects.select_related("owner", "source_generation")
-    if getattr(user, "is_staff", False):
+    if sees_all_generations(user):
         return queryset
+    if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
+        return queryset.none()
     return queryset.filter(owner=user)
+
+
+def active_generation_count(*, owner: Any) -> int:
+    """Generations of ``owner`` that still hold (or wait for) a worker."""
+    unfinished = Generation.objects.filter(owner=owner).exclude(status__in=Generation.TERMINAL)
+    return unfinished.count()
 
 
 def find_generation(reference: str) -> Generation | None:
@@ -36,8 +75,8 @@ def generations_with_seed(*, seed: int, user: Any | None = None) -> QuerySet[Gen
 
 def scenes_with_seed(*, seed: int, user: Any | None = None) -> QuerySet[Scene]:
     scenes = Scene.objects.select_related("generation").filter(seed=seed)
-    if user is not None and not getattr(user, "is_staff", False):
-        scenes = scenes.filter(generation__owner=user)
+    if user is not None:
+        scenes = scenes.filter(generation__in=generations_visible_to(user).values("pk"))
     return scenes
 
 

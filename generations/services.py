@@ -5,16 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import numbers
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from coherence_project.conf import config
-from generations import hosted, orchestration
+from generations import caps, hosted, orchestration, storage
 from generations.coherence_settings import merge_coherence_settings
 from generations.models import SEED_MAX, Generation, IdempotencyKey, Scene
 from generations.queue import enqueue_advance, enqueue_start_generation
@@ -130,7 +130,7 @@ def _validated(
     errors: dict[str, Any] = {}
     results: dict[str, Any] = {}
     checks = {
-        "plan": lambda: validate_plan(scenes),
+        "plan": lambda: caps.check_plan_limits(validate_plan(scenes)),
         "settings": lambda: merge_coherence_settings(coherence_settings),
         "seed": lambda: validate_seed(seed),
         "model": lambda: resolve_model(provider=provider, model=model),
@@ -225,6 +225,7 @@ def create_generation(
     source_generation: Generation | None = None,
     quality: Any = Generation.Quality.FULL,
     enqueue: bool = True,
+    actor: Any = None,
 ) -> Generation:
     """Validate and store a Generation with its Scenes, then enqueue its start after commit.
 
@@ -233,7 +234,9 @@ def create_generation(
     All validation (``review_plan``) happens before the first write, and the writes are atomic:
     a bad plan leaves the database unchanged and no prediction is ever created for it.
     ``model_version`` is a record only (what a source generation's predictions reported); it is
-    never sent to a provider.
+    never sent to a provider. ``actor`` is who asks (default: the owner); it needs the
+    hosted-models permission for any provider but the local model. The owner's active cap is
+    checked last, inside the insert's transaction (see ``caps.check_active_limit``).
     """
     quality = validate_quality(quality)
     review = review_plan(
@@ -246,7 +249,11 @@ def create_generation(
         reference_image=reference_image,
     )
     shape = _shape(review, quality)
+    caps.check_provider_allowed(
+        actor=actor if actor is not None else owner, provider=review.provider
+    )
     with transaction.atomic():
+        caps.check_active_limit(owner=owner)
         generation = Generation(
             owner=owner,
             title=title,
@@ -351,10 +358,12 @@ def regenerate_generation(
     owner: Any = None,
     title: str | None = None,
     enqueue: bool = True,
+    actor: Any = None,
 ) -> Generation:
     """A new generation with the source's plan, settings, model version and (by default) seed.
 
-    ``seed=None`` draws a fresh seed (when seed control is on); an int overrides it.
+    ``seed=None`` draws a fresh seed (when seed control is on); an int overrides it. ``actor`` is
+    who asks (see ``create_generation``).
     """
     settings_ = dict(source.coherence_settings)
     if seed is KEEP_SEED:
@@ -379,6 +388,7 @@ def regenerate_generation(
         source_generation=source,
         quality=source.quality,
         enqueue=enqueue,
+        actor=actor,
     )
 
 
@@ -459,6 +469,13 @@ def cancel_generation(*, generation: Generation) -> bool:
     return canceled
 
 
+def delete_generation(*, generation: Generation) -> None:
+    """Delete a generation and its scenes; generations.media_cleanup removes their files once the
+    deletion has committed (never before: a rolled-back delete must find its files in place)."""
+    with transaction.atomic():
+        generation.delete()
+
+
 def receive_replicate_webhook(*, webhook_id: str, payload: dict[str, Any]) -> str:
     """Apply a verified Replicate webhook once and queue whatever comes next.
 
@@ -508,6 +525,7 @@ def replay_recipe(
     owner: Any = None,
     title: str | None = None,
     enqueue: bool = True,
+    actor: Any = None,
 ) -> Generation:
     """A new generation from an embedded recipe: no database source is needed, but the new
     generation is linked to the recipe's generation when that still exists."""
@@ -531,6 +549,7 @@ def replay_recipe(
         owner=owner,
         source_generation=find_generation(str(recipe.get("generation") or "")),
         enqueue=enqueue,
+        actor=actor,
     )
 
 
@@ -539,28 +558,26 @@ def replay_recipe(
 
 def compare_regeneration(*, original: Generation, regenerated: Generation) -> list[ClipComparison]:
     """Each regenerated scene against the original scene of the same index, then the final
-    videos (whose bytes always differ: the embedded recipe names the generation)."""
-    media_root = Path(settings.MEDIA_ROOT)
+    videos (whose bytes always differ: the embedded recipe names the generation). The files are
+    read through the storage into a temporary directory."""
     originals = {scene.index: scene for scene in original.scenes.all()}
     comparisons = []
-    for scene in regenerated.scenes.order_by("index"):
-        label = f"scene {scene.number}"
-        source = originals.get(scene.index)
-        if source is None or not source.clip or not scene.clip:
-            missing = "regenerated" if source is not None and source.clip else "original"
-            comparisons.append(
-                ClipComparison(label, NOT_COMPARED, note=f"the {missing} scene has no clip")
-            )
-            continue
-        comparisons.append(
-            compare_videos(media_root / source.clip.name, media_root / scene.clip.name, label=label)
-        )
-    if original.video and regenerated.video:
-        comparisons.append(
-            compare_videos(
-                media_root / original.video.name,
-                media_root / regenerated.video.name,
-                label="final video",
-            )
-        )
+    with tempfile.TemporaryDirectory(prefix="coherence-compare-") as tmp:
+        work = Path(tmp)
+        for scene in regenerated.scenes.order_by("index"):
+            label = f"scene {scene.number}"
+            source = originals.get(scene.index)
+            if source is None or not source.clip or not scene.clip:
+                missing = "regenerated" if source is not None and source.clip else "original"
+                comparisons.append(
+                    ClipComparison(label, NOT_COMPARED, note=f"the {missing} scene has no clip")
+                )
+                continue
+            a = storage.download(source.clip, work / f"a-{scene.number}.mp4")
+            b = storage.download(scene.clip, work / f"b-{scene.number}.mp4")
+            comparisons.append(compare_videos(a, b, label=label))
+        if original.video and regenerated.video:
+            a = storage.download(original.video, work / "a-video.mp4")
+            b = storage.download(regenerated.video, work / "b-video.mp4")
+            comparisons.append(compare_videos(a, b, label="final video"))
     return comparisons

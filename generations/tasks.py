@@ -12,13 +12,13 @@ import time
 import uuid
 
 from django.db import DatabaseError
+from django.utils import timezone
 from django_q.conf import Conf
 
-from coherence_project.conf import config
-from generations import orchestration
+from generations import orchestration, poller
 from generations.iterate import variations
 from generations.orchestration import GenerationStateError, Outcome
-from generations.queue import enqueue_finish, follow_outcome
+from generations.queue import enqueue_finish, enqueue_poll_pass, follow_outcome, poll_pass_dequeued
 from generations.reconciler import reconcile
 from pipeline.providers.base import PredictionState
 
@@ -87,13 +87,24 @@ def advance_scene_task(scene_id: int, state: PredictionState | None = None) -> N
 
 
 def poll_scene_task(scene_id: int) -> None:
-    """One look at a hosted prediction; if it is still running, queue the next look.
+    """Kept for tasks queued before the poller existed: one look, no sleep, no next look (the
+    poller takes the scene over from its ``next_poll_at``)."""
+    check_scene_task(scene_id)
 
-    The worker waits one short interval per look (never the prediction's life), so many scenes in
-    flight share few workers; with webhooks configured no polling happens at all.
+
+def poll_pass_task(until_done: bool = False) -> None:
+    """One poller pass over every due prediction (generations.poller); never sleeps in a worker.
+
+    ``until_done`` only in sync mode (tests), which has no ticker: there the pass waits for the
+    next due look in the calling process and queues itself again while predictions are in flight.
     """
-    time.sleep(config.POLL_INTERVAL)
-    advance_scene_task(scene_id)
+    if until_done:
+        poll_pass_dequeued()
+    report = poller.poll_pass()
+    if not (until_done and Conf.SYNC) or report is None or report.next_due is None:
+        return
+    time.sleep(max(0.0, (report.next_due - timezone.now()).total_seconds()))
+    enqueue_poll_pass(until_done=True)
 
 
 def finish_generation_task(generation_id: str, allow_restitch: bool = False) -> None:

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from generations.iterate.variations import variation_cards
+from generations.media_urls import video_url
 from generations.models import Generation, Scene
 from generations.selectors import (
     continuity_by_boundary,
@@ -70,7 +71,7 @@ def progress_payload(generation: Generation) -> dict[str, Any]:
         "progress": generation.progress,
         "terminal": generation.is_terminal,
         "seed": generation.seed_value,
-        "video": generation.video.url if generation.video else None,
+        "video": video_url(generation),
         "error": generation.error,
     }
 

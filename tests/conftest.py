@@ -57,6 +57,31 @@ def media_root(settings, tmp_path):
     reset_providers()
 
 
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible server (moto's) for the whole run, started on first use."""
+    from tests.s3 import MotoServer
+
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server):
+    """A fresh private bucket on that server."""
+    from tests.s3 import new_bucket
+
+    return new_bucket(s3_server)
+
+
+@pytest.fixture
+def s3_media(settings, s3_bucket, media_root):
+    """Media on the bucket for tests in this process (MEDIA_ROOT stays, and must stay empty)."""
+    settings.STORAGES = s3_bucket.storages
+    return s3_bucket
+
+
 @pytest.fixture
 def no_task_failures():
     """Tasks run inline (sync mode) record errors instead of raising them: fail the test on any."""

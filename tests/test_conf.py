@@ -22,7 +22,8 @@ def test_environment_values_are_cast_to_each_settings_type():
     env.ENVIRON = {
         "COHERENCE_MAX_SCENES": "7",
         "COHERENCE_POLL_INTERVAL": "0.5",
-        "COHERENCE_SERVE_MEDIA": "false",
+        "COHERENCE_MEDIA_SENDFILE": "x-accel-redirect",
+        "COHERENCE_RETENTION_DAYS": "30",
         "COHERENCE_EXTRA_MODELS": '{"acme/x": {"provider": "replicate"}}',
         "COHERENCE_STALE_AFTER_SECONDS": "90",
         "UNRELATED": "1",
@@ -30,7 +31,8 @@ def test_environment_values_are_cast_to_each_settings_type():
     assert conf.from_environment(env) == {
         "MAX_SCENES": 7,
         "POLL_INTERVAL": 0.5,
-        "SERVE_MEDIA": False,
+        "MEDIA_SENDFILE": "x-accel-redirect",
+        "RETENTION_DAYS": 30,
         "EXTRA_MODELS": {"acme/x": {"provider": "replicate"}},
         "STALE_AFTER_SECONDS": 90,
     }

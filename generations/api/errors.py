@@ -9,12 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
+from django.utils.html import format_html
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import exceptions, serializers
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
+
+from generations.caps import ActiveLimitReached
 
 INVALID_INPUT = "Invalid input."
 
@@ -50,8 +56,23 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     return {prefix or api_settings.NON_FIELD_ERRORS_KEY: [str(m) for m in messages]}
 
 
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, DjangoValidationError):
+    if isinstance(exc, RequestDataTooBig):
+        # Django refuses to read a body over DATA_UPLOAD_MAX_MEMORY_SIZE; say so in JSON.
+        exc = PayloadTooLarge(
+            f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+        )
+    elif isinstance(exc, ActiveLimitReached):
+        # Too much work in flight, not bad input: 429, like the throttle (no Retry-After: the
+        # wait depends on the caller's running generations, not on a clock).
+        exc = exceptions.Throttled(detail=exc.detail)
+    elif isinstance(exc, DjangoValidationError):
         # The services raise Django's ValidationError with dotted field keys: a 400, not a 500.
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
@@ -85,6 +106,32 @@ BAD_REQUEST = OpenApiResponse(
 UNAUTHENTICATED = error(
     "No or invalid credentials. Send `Authorization: Token <key>` (or a session cookie)."
 )
+FORBIDDEN = error(
+    "You may see this generation but not do this to it (another user's generation needs the "
+    "matching permission: change_generation to cancel or regenerate, delete_generation to delete), "
+    "or your account may not use the hosted provider it runs on."
+)
 NOT_FOUND = error("No such generation among yours (another user's generation is also a 404).")
-THROTTLED = error("Too many generations created; `Retry-After` says when to try again.")
+THROTTLED = error(
+    "Too many generations created (`Retry-After` says when to try again), or too many of yours "
+    "are unfinished (COHERENCE_MAX_ACTIVE_PER_USER): wait for one to finish, or cancel one."
+)
 NOT_JSON = error("The body must be `application/json`.")
+
+
+def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """Django's handler500: one line and the request id (the log has the rest), never a trace or
+    a path. The API answers in its JSON shape."""
+    request_id = getattr(request, "request_id", "")
+    detail = "Server error; it has been logged."
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": detail, "request_id": request_id}, status=500)
+    return HttpResponseServerError(
+        format_html(
+            "<!doctype html><title>Server error</title><h1>Server error</h1>"
+            "<p>{} Request id: <code>{}</code></p>",
+            detail,
+            request_id,
+        ),
+        content_type="text/html",
+    )

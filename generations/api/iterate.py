@@ -104,7 +104,7 @@ class IterateActionsMixin:
     )
     @action(detail=True, methods=["get", "post"], url_path=r"scenes/(?P<number>[^/.]+)/rerender")
     def rerender(self, request: Request, pk: str | None = None, number: str = "") -> Response:
-        source = self.get_object()
+        source = self.get_object() if request.method == "GET" else self._acting_on("regenerate")
         scene = _number(number, "scene")
         if request.method == "GET":
             planned = plan_rerender(source=source, number=scene)
@@ -118,6 +118,7 @@ class IterateActionsMixin:
             seed=body.get("seed", KEEP_SEED),
             owner=request.user,
             title=body.get("title"),
+            actor=request.user,
         )
         return self._detail(generation, status_code=status.HTTP_201_CREATED)
 
@@ -144,14 +145,16 @@ class IterateActionsMixin:
     )
     @action(detail=True, methods=["get", "post"])
     def finalize(self, request: Request, pk: str | None = None) -> Response:
-        preview = self.get_object()
+        preview = self.get_object() if request.method == "GET" else self._acting_on("regenerate")
         check_finalizable(preview)
         if request.method == "GET":
             cost = finalize_estimate(preview)
             data = {"estimated_cost": cost, "currency": CURRENCY, "seed": preview.seed_value}
             return Response(FinalizeEstimateSerializer(data).data)
         body = read_body(request.data or {}, allowed=FinalizeSerializer.FIELDS)
-        generation = finalize_preview(preview=preview, owner=request.user, title=body.get("title"))
+        generation = finalize_preview(
+            preview=preview, owner=request.user, title=body.get("title"), actor=request.user
+        )
         return self._detail(generation, status_code=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -186,9 +189,11 @@ class IterateActionsMixin:
     )
     @action(detail=True, methods=["post"], url_path=r"variations/(?P<number>[^/.]+)/choose")
     def choose(self, request: Request, pk: str | None = None, number: str = "") -> Response:
-        parent = self.get_object()
+        parent = self._acting_on("regenerate")
         try:
-            generation = choose_variation(parent=parent, number=_number(number, "variation"))
+            generation = choose_variation(
+                parent=parent, number=_number(number, "variation"), actor=request.user
+            )
         except NoSuchVariation as exc:
             raise exceptions.NotFound(str(exc)) from None
         except VariationStateError as exc:

@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from coherence_project.conf import config
 from generations.iterate.variations import MAX_VARIATIONS, MIN_VARIATIONS, SCOPES
+from generations.media_urls import thumbnail_url, video_url
 from generations.models import SEED_MAX, Generation
 
 COST = {"max_digits": 12, "decimal_places": 4, "allow_null": True}
@@ -78,19 +79,17 @@ class VariationSerializer(serializers.Serializer):
     video_url = serializers.SerializerMethodField()
     chosen = serializers.BooleanField()
 
-    def _url(self, file: Any) -> str | None:
-        if not file:
-            return None
+    def _absolute(self, url: str | None) -> str | None:
         request = self.context.get("request")
-        return request.build_absolute_uri(file.url) if request else file.url
+        return request.build_absolute_uri(url) if url and request else url
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_thumbnail_url(self, item: dict[str, Any]) -> str | None:
-        return self._url(item["generation"].thumbnail)
+        return self._absolute(thumbnail_url(item["generation"]))
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_video_url(self, item: dict[str, Any]) -> str | None:
-        return self._url(item["generation"].video)
+        return self._absolute(video_url(item["generation"]))
 
 
 class EstimateRequestSerializer(serializers.Serializer):

@@ -21,6 +21,7 @@ from rest_framework.settings import api_settings
 from coherence_project.conf import config
 from generations.api.iterate_serializers import QualityField, quality_field, variations_fields
 from generations.coherence_settings import SEED_MODES
+from generations.media_urls import generation_file_url, scene_file_url, video_url
 from generations.models import SEED_MAX, Generation, Scene
 from generations.services import DEFAULT_MODELS
 from pipeline.images import MAX_IMAGE_BYTES
@@ -226,7 +227,7 @@ class SceneStatusField(serializers.CharField):
     pass
 
 
-HEALTH_STATUSES = ("ok", "unavailable")
+HEALTH_STATUSES = ("ok", "fail")
 
 
 @extend_schema_field(_enum(HEALTH_STATUSES), component_name="HealthStatus")
@@ -240,6 +241,11 @@ WEBHOOK_OUTCOMES = ("queued", "duplicate", "unknown prediction", "ignored")
 @extend_schema_field(_enum(WEBHOOK_OUTCOMES), component_name="WebhookOutcome")
 class WebhookOutcomeField(serializers.CharField):
     pass
+
+
+def absolute(context: dict[str, Any], url: str | None) -> str | None:
+    request = context.get("request")
+    return request.build_absolute_uri(url) if url and request is not None else url
 
 
 def _seconds_between(start: datetime | None, end: datetime | None) -> float | None:
@@ -292,16 +298,32 @@ class SceneSerializer(serializers.ModelSerializer):
     provider_input = serializers.JSONField(
         read_only=True, allow_null=True, help_text="The exact input the provider accepted."
     )
-    image_url = serializers.FileField(
-        source="image", read_only=True, allow_null=True, help_text="The scene's own start image."
+    image_url = serializers.SerializerMethodField(
+        help_text="The scene's own start image, or null."
     )
-    clip_url = serializers.FileField(source="clip", read_only=True, allow_null=True)
-    last_frame_url = serializers.FileField(source="last_frame", read_only=True, allow_null=True)
-    conditioning_frame_url = serializers.FileField(
-        source="conditioning_frame", read_only=True, allow_null=True
+    clip_url = serializers.SerializerMethodField(help_text="The scene's clip (mp4), or null.")
+    last_frame_url = serializers.SerializerMethodField(help_text="Its last frame (png), or null.")
+    conditioning_frame_url = serializers.SerializerMethodField(
+        help_text="The frame it was conditioned on (png), or null."
     )
     status = SceneStatusField(read_only=True)
     wall_seconds = serializers.FloatField(read_only=True, allow_null=True)
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_image_url(self, scene: Scene) -> str | None:
+        return absolute(self.context, scene_file_url(scene, "start-image"))
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_clip_url(self, scene: Scene) -> str | None:
+        return absolute(self.context, scene_file_url(scene, "clip"))
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_last_frame_url(self, scene: Scene) -> str | None:
+        return absolute(self.context, scene_file_url(scene, "last-frame"))
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_conditioning_frame_url(self, scene: Scene) -> str | None:
+        return absolute(self.context, scene_file_url(scene, "conditioning-frame"))
 
     class Meta:
         model = Scene
@@ -340,11 +362,9 @@ class SceneSerializer(serializers.ModelSerializer):
 
 class GenerationSummarySerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:generation-detail")
-    video_url = serializers.FileField(
-        source="video",
-        read_only=True,
-        allow_null=True,
-        help_text="Absolute URL of the final video (null until it has succeeded).",
+    video_url = serializers.SerializerMethodField(
+        help_text="Absolute URL of the final video (null until it has succeeded); answered only "
+        "to who may see the generation.",
     )
     status = GenerationStatusField(read_only=True)
     seed_value = serializers.IntegerField(
@@ -353,6 +373,10 @@ class GenerationSummarySerializer(serializers.ModelSerializer):
         help_text="The generation's seed (null: seed control off, or not drawn yet).",
     )
     quality = QualityField(read_only=True)
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_video_url(self, generation: Generation) -> str | None:
+        return absolute(self.context, video_url(generation))
 
     class Meta:
         model = Generation
@@ -387,12 +411,13 @@ class GenerationDetailSerializer(GenerationSummarySerializer):
         help_text="Seconds from start to finish (null while it runs)."
     )
     scenes = SceneSerializer(many=True, read_only=True)
-    reference_image_url = serializers.FileField(
-        source="reference_image",
-        read_only=True,
-        allow_null=True,
-        help_text="The start image of every chain head that has none of its own.",
+    reference_image_url = serializers.SerializerMethodField(
+        help_text="The start image of every chain head that has none of its own, or null."
     )
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_reference_image_url(self, generation: Generation) -> str | None:
+        return absolute(self.context, generation_file_url(generation, "reference-image"))
 
     class Meta(GenerationSummarySerializer.Meta):
         fields = [
@@ -495,8 +520,12 @@ class CoherenceSerializer(serializers.Serializer):
 
 class HealthSerializer(serializers.Serializer):
     status = HealthStatusField()
-    database = serializers.CharField(help_text='"ok", or why the database is unreachable.')
-    broker = serializers.CharField(help_text='"ok", or why the task broker is unreachable.')
+    database = serializers.CharField(
+        required=False, help_text='Staff only: "ok", or why the database is unreachable.'
+    )
+    broker = serializers.CharField(
+        required=False, help_text='Staff only: "ok", or why the task broker is unreachable.'
+    )
 
 
 class ReplicatePredictionSerializer(serializers.Serializer):

@@ -6,6 +6,7 @@ from drf_spectacular.views import (
 )
 from rest_framework.routers import SimpleRouter
 
+from generations.api.media import GenerationFileView, SceneFileView
 from generations.api.views import (
     GenerationViewSet,
     HealthView,
@@ -19,7 +20,22 @@ app_name = "api"
 router = SimpleRouter()
 router.register("generations", GenerationViewSet, basename="generation")
 
+# Media by record (generations/api/media.py); with or without the trailing slash, since browsers
+# and players are handed these URLs as they are.
+GENERATION = (
+    r"^generations/(?P<generation_id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+)
+SCENE_FILE = (
+    r"/scenes/(?P<number>[0-9]{1,4})/(?P<kind>clip|last-frame|conditioning-frame|start-image)/?$"
+)
+
 urlpatterns = [
+    re_path(
+        GENERATION + r"/(?P<kind>video|reference-image|thumbnail)/?$",
+        GenerationFileView.as_view(),
+        name="generation-file",
+    ),
+    re_path(GENERATION + SCENE_FILE, SceneFileView.as_view(), name="scene-file"),
     *router.urls,
     path("seeds/<str:seed>/", SeedGenerationsView.as_view(), name="seed-generations"),
     path("health/", HealthView.as_view(), name="health"),

@@ -22,8 +22,9 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import exceptions, generics, mixins, status, viewsets
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,6 +32,7 @@ from rest_framework.views import APIView
 
 from generations.api.errors import (
     BAD_REQUEST,
+    FORBIDDEN,
     NOT_FOUND,
     NOT_JSON,
     THROTTLED,
@@ -41,6 +43,7 @@ from generations.api.errors import (
 from generations.api.filters import GenerationFilter
 from generations.api.health import system_health
 from generations.api.iterate import CREATING_ACTIONS, IterateActionsMixin
+from generations.api.parsers import BoundedJSONParser
 from generations.api.serializers import (
     CoherenceSerializer,
     GenerationCreateSerializer,
@@ -58,6 +61,7 @@ from generations.selectors import (
     generations_visible_to,
     generations_with_scenes,
     generations_with_seed,
+    may_act_on,
 )
 from generations.services import (
     KEEP_SEED,
@@ -65,6 +69,7 @@ from generations.services import (
     cancel_generation,
     create_generation,
     create_generation_idempotent,
+    delete_generation,
     regenerate_generation,
 )
 
@@ -156,7 +161,7 @@ class GenerationViewSet(
     """Generations: create, list, read, regenerate, cancel, and read the coherence report."""
 
     queryset = Generation.objects.none()  # for the schema; get_queryset scopes to the caller
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
     filterset_class = GenerationFilter
     ordering_fields = ["created_at", "updated_at", "finished_at", "status", "coherence_score"]
     ordering = ["-created_at"]
@@ -186,6 +191,17 @@ class GenerationViewSet(
         if self.action in creating and self.request.method == "POST":
             return [GenerationCreateThrottle()]
         return super().get_throttles()
+
+    def _acting_on(self, action: str) -> Generation:
+        """The generation named in the URL, if the caller may see it (else 404) and may do
+        ``action`` to it (else 403): own generations, or staff with the model permission."""
+        generation = self.get_object()
+        if not may_act_on(self.request.user, generation, action):
+            raise exceptions.PermissionDenied(
+                f"You may see generation {generation.pk} but not {action} it "
+                "(that takes the matching generation permission)."
+            )
+        return generation
 
     def _detail(self, generation: Generation, *, status_code: int) -> Response:
         """The generation as it is now (in django-q2's sync mode it may already be finished)."""
@@ -220,6 +236,7 @@ class GenerationViewSet(
             ),
             400: BAD_REQUEST,
             401: UNAUTHENTICATED,
+            403: FORBIDDEN,
             415: NOT_JSON,
             422: error("The Idempotency-Key was already used with a different body."),
             429: THROTTLED,
@@ -269,6 +286,7 @@ class GenerationViewSet(
             201: GenerationDetailSerializer,
             400: BAD_REQUEST,
             401: UNAUTHENTICATED,
+            403: FORBIDDEN,
             404: NOT_FOUND,
             415: NOT_JSON,
             429: THROTTLED,
@@ -276,13 +294,14 @@ class GenerationViewSet(
     )
     @action(detail=True, methods=["post"])
     def regenerate(self, request: Request, pk: str | None = None) -> Response:
-        source = self.get_object()
+        source = self._acting_on("regenerate")
         body = read_body(request.data, allowed=RegenerateSerializer.FIELDS)
         generation = regenerate_generation(
             source=source,
             seed=body.get("seed", KEEP_SEED),
             owner=request.user,
             title=body.get("title"),
+            actor=request.user,
         )
         return self._detail(generation, status_code=status.HTTP_201_CREATED)
 
@@ -294,13 +313,14 @@ class GenerationViewSet(
         responses={
             200: GenerationDetailSerializer,
             401: UNAUTHENTICATED,
+            403: FORBIDDEN,
             404: NOT_FOUND,
             409: error("The generation had already ended (succeeded, failed or canceled)."),
         },
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
-        generation = self.get_object()
+        generation = self._acting_on("cancel")
         if not cancel_generation(generation=generation):
             generation.refresh_from_db(fields=["status"])
             return Response(
@@ -311,6 +331,30 @@ class GenerationViewSet(
                 status=status.HTTP_409_CONFLICT,
             )
         return self._detail(generation, status_code=status.HTTP_200_OK)
+
+    @extend_schema(
+        summary="Delete a finished generation; its files go once the deletion commits",
+        parameters=[GENERATION_ID],
+        responses={
+            204: None,
+            401: UNAUTHENTICATED,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            409: error("The generation is unfinished: cancel it first."),
+        },
+    )
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        generation = self._acting_on("delete")
+        if not generation.is_terminal:
+            return Response(
+                {
+                    "detail": f"Generation {generation.pk} is {generation.status}; cancel it "
+                    "before deleting it."
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
+        delete_generation(generation=generation)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
         operation_id="generations_coherence",
@@ -385,10 +429,20 @@ class SeedGenerationsView(ApiErrorsMixin, generics.ListAPIView):
         return generations_with_seed(seed=seed, user=self.request.user).order_by("-created_at")
 
 
+class LenientTokenAuthentication(TokenAuthentication):
+    """A monitor with a stale token still gets the verdict (as anonymous), not a 401."""
+
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        try:
+            return super().authenticate(request)
+        except exceptions.AuthenticationFailed:
+            return None
+
+
 @extend_schema_view(
     get=extend_schema(
         operation_id="health",
-        summary="Database and task broker reachable?",
+        summary="Database and task broker reachable? (details for staff only)",
         auth=[],
         responses={
             200: HealthSerializer,
@@ -398,14 +452,17 @@ class SeedGenerationsView(ApiErrorsMixin, generics.ListAPIView):
     )
 )
 class HealthView(ApiErrorsMixin, APIView):
-    """For load balancers and monitors: no authentication."""
+    """For load balancers and monitors: no authentication needed. Anyone gets the verdict; only
+    staff get the reasons (they can name internal hosts and addresses)."""
 
-    authentication_classes: list = []
+    authentication_classes = [LenientTokenAuthentication, SessionAuthentication]
     permission_classes = [AllowAny]
 
     def get(self, request: Request) -> Response:
         health = system_health()
         code = status.HTTP_200_OK if health["status"] == "ok" else 503
+        if not (request.user.is_active and request.user.is_staff):
+            health = {"status": health["status"]}
         return Response(HealthSerializer(health).data, status=code)
 
 

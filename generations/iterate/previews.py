@@ -46,7 +46,12 @@ def finalize_estimate(preview: Generation) -> Decimal | None:
 
 
 def finalize_preview(
-    *, preview: Generation, owner: Any = None, title: str | None = None, enqueue: bool = True
+    *,
+    preview: Generation,
+    owner: Any = None,
+    title: str | None = None,
+    enqueue: bool = True,
+    actor: Any = None,
 ) -> Generation:
     """A full-quality generation of the preview's plan with the preview's seed and settings."""
     check_finalizable(preview)
@@ -57,6 +62,7 @@ def finalize_preview(
             quality=Generation.Quality.FULL,
             owner=owner,
             title=title,
+            actor=actor,
         )
         reuse_matching(source=preview, target=generation)
         settle_estimate(generation)

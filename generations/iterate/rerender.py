@@ -107,6 +107,7 @@ def rerender_scene(
     owner: Any = None,
     title: str | None = None,
     enqueue: bool = True,
+    actor: Any = None,
 ) -> Generation:
     """A new generation that renders only scene ``number`` (1-based, optionally with a new
     prompt, duration or seed) and the continuous scenes that depend on it, and reuses the rest.
@@ -128,6 +129,7 @@ def rerender_scene(
             quality=source.quality,
             owner=owner,
             title=title,
+            actor=actor,
         )
         _reuse_unaffected(source, generation, planned.reused)
         settle_estimate(generation)

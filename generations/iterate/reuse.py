@@ -70,9 +70,11 @@ def derive_generation(
     quality: str,
     owner: Any = None,
     title: str | None = None,
+    actor: Any = None,
 ) -> Generation:
-    """A new generation (not enqueued) from ``source``'s settings, model, model version and seed,
-    linked to it; through ``create_generation``, so validation and per-user caps apply."""
+    """A new generation (not enqueued) from ``source``'s settings, model, model version, seed and
+    start images, linked to it; through ``create_generation``, so validation, the caps and the
+    hosted-models permission of ``actor`` (default: the owner) apply."""
     return create_generation(
         scenes=scenes,
         title=title if title is not None else source.title,
@@ -86,6 +88,7 @@ def derive_generation(
         source_generation=source,
         quality=quality,
         enqueue=False,
+        actor=actor,
     )
 
 

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
 
+from generations import caps
 from generations.iterate.reuse import reuse_matching, settle_estimate, stored_bytes
 from generations.models import Generation
 from generations.queue import enqueue_start_generation
@@ -149,8 +150,14 @@ def chosen_variation(parent: Generation) -> Generation | None:
     return parent.variations.filter(seed_value=parent.seed_value).first()
 
 
-def choose_variation(*, parent: Generation, number: Any, enqueue: bool = True) -> Generation:
-    """Start the parent with variation ``number``'s seed, reusing its render where it matches."""
+def choose_variation(
+    *, parent: Generation, number: Any, enqueue: bool = True, actor: Any = None
+) -> Generation:
+    """Start the parent with variation ``number``'s seed, reusing its render where it matches.
+    ``actor`` (default: the owner) needs the hosted-models permission for a hosted model."""
+    caps.check_provider_allowed(
+        actor=actor if actor is not None else parent.owner, provider=parent.provider
+    )
     variation = (
         parent.variations.filter(variation_number=number).first()
         if isinstance(number, int) and not isinstance(number, bool)

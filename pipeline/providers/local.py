@@ -1,8 +1,9 @@
 """The built-in local model as a provider.
 
 It renders inside ``submit`` (a local model is compute on this machine, not a remote queue), writes
-its prediction record next to the outputs, and ``fetch`` reads that record, so any process can
-complete a scene another process submitted.
+its prediction record next to the outputs in its scratch directory (COHERENCE_LOCAL_SCRATCH_DIR),
+and ``fetch`` reads that record, so any process sharing that directory can complete a scene
+another process submitted.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from django.conf import settings
 
 from coherence_project.conf import config
 from pipeline import localmodel, media
@@ -37,7 +37,9 @@ class LocalProvider:
     name = "local"
 
     def __init__(self, root: Path | None = None, latency: float | None = None) -> None:
-        self.root = Path(root or Path(settings.MEDIA_ROOT) / "local-predictions")
+        # Scratch space of its own (never under MEDIA_ROOT): the pipeline stores the outputs
+        # through Django's storage, this directory only holds the model's raw renders.
+        self.root = Path(root or config.LOCAL_SCRATCH_DIR)
         # Simulated model time, for benchmarks of the orchestration around a slow model.
         self.latency = latency if latency is not None else config.LOCAL_LATENCY
 

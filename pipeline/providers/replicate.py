@@ -200,6 +200,28 @@ MAYBE_CREATED = (
 )
 
 
+def _stream_capped(response: httpx.Response, part: Path, url: str, cap: int) -> None:
+    """Write the body to ``part`` chunk by chunk (never whole in memory), refusing more than
+    ``cap`` bytes: a declared Content-Length over it fails before the first byte is read."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise ProviderError(
+            f"output {url} is {int(declared)} bytes, over the {cap}-byte cap "
+            "(COHERENCE_MAX_OUTPUT_BYTES)",
+            retryable=False,
+        )
+    written = 0
+    with part.open("wb") as fh:
+        for chunk in response.iter_bytes(DOWNLOAD_CHUNK_BYTES):
+            written += len(chunk)
+            if written > cap:
+                raise ProviderError(
+                    f"output {url} is over the {cap}-byte cap (COHERENCE_MAX_OUTPUT_BYTES)",
+                    retryable=False,
+                )
+            fh.write(chunk)
+
+
 class ReplicateProvider:
     """The ``Provider`` protocol on Replicate's HTTP API."""
 
@@ -550,9 +572,7 @@ class ReplicateProvider:
                         retryable=False,
                         status=response.status_code,
                     )
-                with part.open("wb") as fh:
-                    for chunk in response.iter_bytes(DOWNLOAD_CHUNK_BYTES):
-                        fh.write(chunk)
+                _stream_capped(response, part, url, config.MAX_OUTPUT_BYTES)
             with part.open("rb") as fh:
                 head = fh.read(12)
             if len(head) < 8 or head[4:8] != b"ftyp":

@@ -35,7 +35,7 @@ def test_create_answers_201_and_the_queued_work_renders_the_video(api, plan, med
     generation = Generation.objects.get(pk=body["id"])
     assert generation.status == Generation.Status.SUCCEEDED
     assert body["status"] == "succeeded"
-    assert body["video_url"] == f"http://testserver/media/{generation.video.name}"
+    assert body["video_url"] == f"http://testserver/api/generations/{generation.pk}/video"
     assert (media_root / generation.video.name).is_file()
 
 
@@ -105,8 +105,9 @@ def test_detail_shows_seed_recipes_latent_reuse_media_and_timings(api, plan, med
         assert scene["seed_applied"] is True
         assert scene["recipe"]["seed"] == generation.seed_value
         assert scene["provider_input"]["seed"] == generation.seed_value
-        assert scene["clip_url"].startswith("http://testserver/media/generations/")
-        assert scene["last_frame_url"].endswith(".last.png")
+        base = f"http://testserver/api/generations/{generation.pk}/scenes/{scene['number']}"
+        assert scene["clip_url"] == f"{base}/clip"
+        assert scene["last_frame_url"] == f"{base}/last-frame"
         assert scene["attempts"] == 1
         assert scene["wall_seconds"] >= 0
         assert scene["submitted_at"] and scene["finished_at"]

@@ -70,17 +70,29 @@ def test_a_seed_that_is_no_seed_is_a_400(api, seed):
 # --- health -----------------------------------------------------------------------------------
 
 
-def test_health_is_ok_without_credentials(anonymous):
+def test_health_is_ok_without_credentials_and_says_nothing_more(anonymous):
     response = anonymous.get("/api/health/")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+    assert response.json() == {"status": "ok"}
+
+
+def test_health_details_are_for_staff(staff_api, api):
+    assert staff_api.get("/api/health/").json() == {
+        "status": "ok",
+        "database": "ok",
+        "broker": "ok",
+    }
+    assert api.get("/api/health/").json() == {"status": "ok"}
 
 
 def test_health_ignores_a_bad_token(anonymous):
     anonymous.credentials(HTTP_AUTHORIZATION="Token stale")
 
-    assert anonymous.get("/api/health/").status_code == 200
+    response = anonymous.get("/api/health/")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
 
 
 class BrokenCursorConnection:
@@ -96,35 +108,35 @@ class SilentBroker:
         return "Redis 7"
 
 
-def test_health_is_503_when_the_database_is_down(anonymous, monkeypatch):
+def test_health_is_503_when_the_database_is_down(staff_api, monkeypatch):
     monkeypatch.setattr(health, "connection", BrokenCursorConnection())
 
-    response = anonymous.get("/api/health/")
+    response = staff_api.get("/api/health/")
 
     assert response.status_code == 503
     assert response.json() == {
-        "status": "unavailable",
+        "status": "fail",
         "database": "unreachable: connection refused",
         "broker": "ok",
     }
 
 
-def test_health_is_503_when_the_broker_does_not_answer(anonymous, monkeypatch):
+def test_health_is_503_when_the_broker_does_not_answer(staff_api, monkeypatch):
     monkeypatch.setattr(health, "get_broker", SilentBroker)
 
-    response = anonymous.get("/api/health/")
+    response = staff_api.get("/api/health/")
 
     assert response.status_code == 503
     assert response.json()["broker"] == "unreachable: Redis 7 did not answer"
 
 
-def test_health_is_503_when_the_broker_raises(anonymous, monkeypatch):
+def test_health_is_503_when_the_broker_raises(staff_api, monkeypatch):
     def refuse():
         raise ConnectionError("Error 111 connecting to localhost:6379. Connection refused.")
 
     monkeypatch.setattr(health, "get_broker", refuse)
 
-    response = anonymous.get("/api/health/")
+    response = staff_api.get("/api/health/")
 
     assert response.status_code == 503
     assert "Connection refused" in response.json()["broker"]
@@ -156,6 +168,8 @@ def test_the_schema_and_swagger_ui_are_served(anonymous):
         "/api/generations/{id}/variations/",
         "/api/generations/{id}/variations/{number}/choose/",
         "/api/generations/estimate/",
+        "/api/generations/{generation_id}/{kind}/",
+        "/api/generations/{generation_id}/scenes/{number}/{kind}/",
         "/api/seeds/{seed}/",
         "/api/health/",
         "/api/webhooks/replicate/",
@@ -165,6 +179,7 @@ def test_the_schema_and_swagger_ui_are_served(anonymous):
         "201",
         "400",
         "401",
+        "403",
         "415",
         "422",
         "429",
@@ -194,3 +209,27 @@ def test_a_missing_trailing_slash_is_pointed_out(api):
 
     assert response.status_code == 404
     assert response.json() == {"detail": "Not found. API paths end with a slash: /api/generations/"}
+
+
+@pytest.fixture
+def broker_down_with_password_in_url(monkeypatch):
+    def refuse():
+        raise ConnectionError("Error 111 connecting to redis://:hunter2@10.1.2.3:6379.")
+
+    monkeypatch.setattr(health, "get_broker", refuse)
+
+
+@pytest.mark.usefixtures("broker_down_with_password_in_url")
+def test_anonymous_health_never_shows_why_it_fails(anonymous):
+    response = anonymous.get("/api/health/")
+
+    assert response.status_code == 503
+    assert response.json() == {"status": "fail"}
+
+
+@pytest.mark.usefixtures("broker_down_with_password_in_url")
+def test_staff_health_details_mask_passwords(staff_api):
+    broker = staff_api.get("/api/health/").json()["broker"]
+
+    assert "hunter2" not in broker
+    assert "redis://:***@10.1.2.3:6379" in broker

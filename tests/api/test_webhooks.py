@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
+from django.contrib.auth.models import Permission
 
 from generations.models import Generation, Scene, WebhookDelivery
 from generations.services import create_generation
@@ -186,6 +187,12 @@ def replicate(settings, media_root, receiver, webhook_secret) -> Iterator[Replic
         yield server
 
 
+@pytest.fixture(autouse=True)
+def user_may_use_hosted_models(user):
+    """These tests spend (loopback) hosted-model money: the user holds the permission for it."""
+    user.user_permissions.add(Permission.objects.get(codename="use_hosted_models"))
+
+
 def two_independent_scenes(client) -> Generation:
     plan = [
         {"prompt": "a red fox runs through snow", "duration": 2, "continuous": False},
@@ -244,7 +251,8 @@ def test_the_last_webhook_finishes_the_generation(api, anonymous, replicate, rec
 
     body = api.get(f"/api/generations/{generation.pk}/").json()
     assert body["status"] == "succeeded"
-    assert body["video_url"].endswith("/video.mp4")
+    assert body["video_url"].endswith(f"/api/generations/{generation.pk}/video")
+    assert api.get(body["video_url"])["Content-Type"] == "video/mp4"
     assert [s["seed_applied"] for s in body["scenes"]] == [True, True]
 
 

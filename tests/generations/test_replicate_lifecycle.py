@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from generations import orchestration
 from generations.models import Generation, Scene
@@ -177,6 +178,11 @@ def test_a_scene_canceled_while_its_prediction_was_created_gets_it_canceled(
 def test_the_reconciler_looks_once_and_starts_no_poller(server, plan):
     scene = submit_one_slow_scene(server, plan)
     looks_before = server.requests_by_prediction[scene.prediction_id]
+    # Not due yet (it was just submitted): the reconciler's pass leaves it alone.
+    assert reconcile(stale_after=0).polled == []
+    assert server.requests_by_prediction[scene.prediction_id] == looks_before
+    # Due (e.g. its webhook never came): one look in one pass.
+    Scene.objects.filter(pk=scene.pk).update(next_poll_at=timezone.now())
 
     started = time.monotonic()
     report = reconcile(stale_after=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -37,6 +38,9 @@ class Deployment:
             # Short, so a task held by a SIGKILLed worker comes back quickly (timeout < retry).
             "Q_TIMEOUT": "20",
             "Q_RETRY": "25",
+            # DEBUG is off: settings.py refuses to start without a key. One per deployment, shared
+            # by its web and cluster processes (django-q2 signs its tasks with it).
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             **env,
         }
         database_url = self.env.get("DATABASE_URL", "")
@@ -88,11 +92,38 @@ class Deployment:
     def migrate(self) -> None:
         self.manage("migrate", "--noinput")
 
+    # --- media ----------------------------------------------------------------------------------
+    @property
+    def media_root(self) -> Path:
+        return Path(self.env["MEDIA_ROOT"])
+
+    @property
+    def scratch_dir(self) -> Path:
+        """The local model's scratch space (COHERENCE_LOCAL_SCRATCH_DIR's default)."""
+        return self.var_dir / "local-predictions"
+
+    def fetch_media(self, name: str, dest: Path) -> Path:
+        """Copy a stored file (filesystem or bucket) to ``dest`` through the storage API."""
+        self.query(
+            "from django.core.files.storage import default_storage\n"
+            f"with default_storage.open({name!r}, 'rb') as f:\n"
+            f"    open({str(dest)!r}, 'wb').write(f.read())\n"
+            "result = True"
+        )
+        return dest
+
     # --- clusters ---------------------------------------------------------------------------------
     def start_cluster(self) -> subprocess.Popen:
-        log = open(self.var_dir / f"qcluster-{len(self.clusters)}.log", "w")  # noqa: SIM115
+        return self._start("qcluster")
+
+    def start_ticker(self) -> subprocess.Popen:
+        """The ticker (manage.py ticker): poller passes and frequent reconciles."""
+        return self._start("ticker")
+
+    def _start(self, command: str) -> subprocess.Popen:
+        log = open(self.var_dir / f"{command}-{len(self.clusters)}.log", "w")  # noqa: SIM115
         process = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+            [sys.executable, str(ROOT / "manage.py"), command],
             env=self.env,
             cwd=ROOT,
             stdout=log,
@@ -130,7 +161,7 @@ class Deployment:
                 return value
             if time.monotonic() > deadline:
                 logs = "".join(
-                    p.read_text()[-2000:] for p in sorted(self.var_dir.glob("qcluster-*.log"))
+                    p.read_text()[-2000:] for p in sorted(self.var_dir.glob("*-*.log"))
                 )
                 raise AssertionError(f"timed out waiting for: {code}\ncluster logs:\n{logs}")
             time.sleep(interval)

@@ -32,6 +32,7 @@ def hosted(tmp_path):
         COHERENCE_POLL_INTERVAL="0.2",
         COHERENCE_PROVIDER_BACKOFF_SECONDS="0.05",
         COHERENCE_STALE_AFTER_SECONDS="3",
+        COHERENCE_LEASE_SECONDS="3",
     )
     deployed.migrate()
     yield deployed, server
@@ -57,6 +58,7 @@ def test_two_clusters_one_killed_mid_run_finish_everything_once(hosted, tmp_path
     deployment, server = hosted
     doomed = deployment.start_cluster()
     deployment.start_cluster()
+    deployment.start_ticker()  # polls (no webhooks here): one pass for every prediction due
     ids = [create(deployment, tmp_path, n) for n in range(GENERATIONS)]
     deployment.wait_for(
         "result = Scene.objects.filter(status='succeeded').count() >= 6", timeout=120

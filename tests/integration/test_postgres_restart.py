@@ -7,7 +7,7 @@ import time
 import pytest
 from django.db import connections
 
-from tests.integration.test_qcluster import LONG_PLAN, completed_predictions, create, finished
+from tests.integration.test_qcluster import LONG_PLAN, assert_rendered_once, create, finished
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
@@ -33,6 +33,8 @@ def restart_postgres() -> None:
 def test_a_database_restart_mid_generation_loses_nothing(deployment, tmp_path):
     deployment.env["COHERENCE_LOCAL_LATENCY"] = "0.8"
     deployment.env["COHERENCE_STALE_AFTER_SECONDS"] = "3"
+    # A claim whose heartbeat stopped lapses after 3 s (default 20).
+    deployment.env["COHERENCE_LEASE_SECONDS"] = "3"
     deployment.start_cluster()
     gid = create(deployment, tmp_path, LONG_PLAN)
     deployment.wait_for(
@@ -49,4 +51,4 @@ def test_a_database_restart_mid_generation_loses_nothing(deployment, tmp_path):
     result = finished(deployment, gid, timeout=120)
     if result["status"] != "succeeded":
         pytest.fail(f"generation {result['status']}: {result['error']}")
-    assert sorted(s["prediction"] for s in result["scenes"]) == completed_predictions(deployment)
+    assert_rendered_once(deployment, [s["prediction"] for s in result["scenes"]])

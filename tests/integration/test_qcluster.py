@@ -3,7 +3,6 @@
 import json
 import re
 import time
-from pathlib import Path
 
 import pytest
 
@@ -45,9 +44,12 @@ def finished(deployment, gid: str, timeout: float = 180) -> dict:
     return deployment.query(SCENES_OF.format(gid=gid))
 
 
-def completed_predictions(deployment) -> list[str]:
-    root = Path(deployment.env["MEDIA_ROOT"]) / "local-predictions"
-    return sorted(p.parent.name for p in root.glob("*/prediction.json"))
+def assert_rendered_once(deployment, predictions: list[str]) -> None:
+    """Each scene has its own prediction, and no other prediction was made: the local model's
+    scratch is removed when its scene stores the outputs, so a second submission of a scene (or
+    any prediction no scene took) would have left its scratch behind."""
+    assert all(predictions) and len(set(predictions)) == len(predictions), predictions
+    assert sorted(p.parent.name for p in deployment.scratch_dir.glob("*/prediction.json")) == []
 
 
 def test_a_real_cluster_runs_a_generation_to_a_stitched_video(deployment, tmp_path):
@@ -55,7 +57,7 @@ def test_a_real_cluster_runs_a_generation_to_a_stitched_video(deployment, tmp_pa
     gid = create(deployment, tmp_path)
     result = finished(deployment, gid)
     assert result["status"] == "succeeded", result["error"]
-    video = Path(deployment.env["MEDIA_ROOT"]) / result["video"]
+    video = deployment.fetch_media(result["video"], tmp_path / "video.mp4")
     info = media.probe(video)
     assert info.frame_count == sum(s["frames"] for s in result["scenes"]) == result["frames"]
     assert {s["seed"] for s in result["scenes"]} == {result["seed"]}
@@ -76,6 +78,8 @@ LONG_PLAN = {
 def test_a_killed_cluster_restarts_and_finishes_without_resubmitting(deployment, tmp_path):
     deployment.env["COHERENCE_LOCAL_LATENCY"] = "1.0"
     deployment.env["COHERENCE_STALE_AFTER_SECONDS"] = "3"
+    # A claim whose heartbeat stopped lapses after 3 s (default 20).
+    deployment.env["COHERENCE_LEASE_SECONDS"] = "3"
     cluster = deployment.start_cluster()
     gid = create(deployment, tmp_path, LONG_PLAN)
     deployment.wait_for(
@@ -97,6 +101,6 @@ def test_a_killed_cluster_restarts_and_finishes_without_resubmitting(deployment,
     assert result["status"] == "succeeded", result["error"]
     predictions = [s["prediction"] for s in result["scenes"]]
     # One completed prediction per scene: none was submitted a second time once it had an id.
-    assert sorted(predictions) == completed_predictions(deployment)
-    info = media.probe(Path(deployment.env["MEDIA_ROOT"]) / result["video"])
+    assert_rendered_once(deployment, predictions)
+    info = media.probe(deployment.fetch_media(result["video"], tmp_path / "video.mp4"))
     assert info.frame_count == sum(s["frames"] for s in result["scenes"])

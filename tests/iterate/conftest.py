@@ -6,14 +6,29 @@ from pathlib import Path
 
 import pytest
 
+from coherence_project.conf import config
 from generations.models import Generation
 from generations.services import create_generation
+from pipeline.providers import reset_providers
 
 
-def predictions(media_root: Path) -> set[str]:
-    """Every prediction the local provider was ever sent (one folder per submission)."""
-    folder = Path(media_root) / "local-predictions"
+def predictions() -> set[str]:
+    """Every prediction the local provider was sent in this test: one scratch folder per
+    submission, kept (``keep_scratch``) instead of removed when its scene completes."""
+    folder = Path(config.LOCAL_SCRATCH_DIR)
     return {p.name for p in folder.iterdir()} if folder.exists() else set()
+
+
+@pytest.fixture(autouse=True)
+def keep_scratch(settings, tmp_path):
+    settings.COHERENCE = {
+        **settings.COHERENCE,
+        "LOCAL_SCRATCH_DIR": str(tmp_path / "scratch"),
+        "KEEP_LOCAL_SCRATCH": True,
+    }
+    reset_providers()  # the local provider reads its scratch folder when it is built
+    yield
+    reset_providers()
 
 
 def clip_bytes(scene) -> bytes:

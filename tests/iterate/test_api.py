@@ -31,11 +31,11 @@ def test_rerender_shows_its_plan_then_renders_two_scenes(api, original, media_ro
         "estimated_cost": "0.0000",
         "currency": "USD",
     }
-    before = predictions(media_root)
+    before = predictions()
     response = api.post(url, {"prompt": "a stormy lake at dusk", "seed": 99}, format="json")
     assert response.status_code == 201, response.json()
     body = response.json()
-    assert len(predictions(media_root) - before) == 2
+    assert len(predictions() - before) == 2
     assert body["status"] == "succeeded"
     assert body["source_generation"] == str(original.pk)
     assert [s["recipe"]["rendered"] for s in body["scenes"]] == [False, False, True, True]

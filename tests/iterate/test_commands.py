@@ -21,13 +21,13 @@ def run(*args: str) -> str:
 
 
 def test_rerender_scene_estimates_then_renders(original, media_root):
-    before = predictions(media_root)
+    before = predictions()
     estimate = run("rerender_scene", str(original.pk), "3", "--estimate")
     assert "renders scene(s) 3, 4; reuses scene(s) 1, 2; estimated cost $0.0000" in estimate
-    assert Generation.objects.count() == 1 and predictions(media_root) == before
+    assert Generation.objects.count() == 1 and predictions() == before
     output = run("rerender_scene", str(original.pk), "3", "--prompt", "a stormy lake", "--wait")
     assert "status:     succeeded" in output
-    assert len(predictions(media_root) - before) == 2
+    assert len(predictions() - before) == 2
 
 
 @pytest.mark.parametrize(

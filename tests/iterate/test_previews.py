@@ -36,7 +36,7 @@ def test_a_preview_renders_smaller_and_shorter_with_the_plan_kept(preview, media
 
 
 def test_finalize_renders_the_same_plan_and_seed_at_full_quality(preview, media_root):
-    before = predictions(media_root)
+    before = predictions()
     final = finalize_preview(preview=preview)
     final.refresh_from_db()
     assert final.status == Generation.Status.SUCCEEDED, final.error
@@ -44,7 +44,7 @@ def test_finalize_renders_the_same_plan_and_seed_at_full_quality(preview, media_
     assert final.seed_value == preview.seed_value
     assert final.source_generation_id == preview.pk
     assert [s.duration for s in final.scenes.order_by("index")] == [1.0] * 4
-    assert len(predictions(media_root) - before) == 4  # nothing in a preview matches full quality
+    assert len(predictions() - before) == 4  # nothing in a preview matches full quality
     assert final.frame_count == 4 * 12
 
 

@@ -22,11 +22,11 @@ def scenes_of(generation: Generation) -> list[Scene]:
 
 
 def test_rerendering_scene_3_of_4_makes_exactly_two_predictions(original, media_root):
-    before = predictions(media_root)
+    before = predictions()
     new = rerender_scene(source=original, number=3, prompt="a stormy lake at dusk")
     new.refresh_from_db()
     assert new.status == Generation.Status.SUCCEEDED, new.error
-    assert len(predictions(media_root) - before) == 2
+    assert len(predictions() - before) == 2
     old, fresh = scenes_of(original), scenes_of(new)
     assert [bool(s.prediction_id) for s in fresh] == [False, False, True, True]
     for index in (0, 1):  # byte-identical copies, recorded as reused
@@ -96,13 +96,13 @@ def test_a_scene_without_a_finished_render_cannot_be_reused(original):
 def test_without_latent_reuse_only_the_scene_itself_renders(plan, media_root):
     source = create_generation(scenes=plan, coherence_settings={"latent_reuse": False})
     source.refresh_from_db()
-    before = predictions(media_root)
+    before = predictions()
     new = rerender_scene(source=source, number=3, seed=None)  # and a fresh seed for it
     new.refresh_from_db()
     assert new.status == Generation.Status.SUCCEEDED, new.error
     fresh = scenes_of(new)
     assert [s.recipe["rendered"] for s in fresh] == [False, False, True, False]
-    assert len(predictions(media_root) - before) == 1
+    assert len(predictions() - before) == 1
     assert fresh[2].seed != source.seed_value and fresh[2].seed == fresh[2].seed_override
 
 

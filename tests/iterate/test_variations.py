@@ -59,14 +59,14 @@ def test_the_ranking_follows_the_scores_then_the_measured_steadiness(parent):
 
 def test_choosing_starts_the_full_plan_and_reuses_the_chosen_render(parent, media_root):
     best = ranked_variations(parent)[0]
-    before = predictions(media_root)
+    before = predictions()
     chosen = choose_variation(parent=parent, number=best.variation_number)
     chosen.refresh_from_db()
     assert chosen.status == Generation.Status.SUCCEEDED, chosen.error
     assert chosen.seed_value == best.seed_value
     assert chosen_variation(chosen) == best
     scenes = list(chosen.scenes.order_by("index"))
-    assert len(predictions(media_root) - before) == 3  # scene 1 is the variation's own render
+    assert len(predictions() - before) == 3  # scene 1 is the variation's own render
     assert clip_bytes(scenes[0]) == clip_bytes(best.scenes.get())
     assert scenes[0].recipe["reused_from"] == {"generation": str(best.pk), "scene": 1}
     assert all(s.seed == best.seed_value for s in scenes)
@@ -79,11 +79,11 @@ def test_plan_scope_renders_previews_of_the_whole_plan(plan, media_root, user):
     for variation in parent.variations.all():
         assert (variation.quality, variation.scenes.count()) == ("preview", 4)
         assert variation.status == Generation.Status.SUCCEEDED, variation.error
-    before = predictions(media_root)
+    before = predictions()
     chosen = choose_variation(parent=parent, number=2)
     chosen.refresh_from_db()
     assert chosen.status == Generation.Status.SUCCEEDED, chosen.error
-    assert len(predictions(media_root) - before) == 4  # a preview is never full quality
+    assert len(predictions() - before) == 4  # a preview is never full quality
 
 
 @pytest.mark.parametrize(
@@ -128,10 +128,10 @@ def test_an_unfinished_variation_cannot_be_chosen_yet(plan):
 
 def test_a_one_scene_plan_is_finished_by_its_chosen_variation_alone(plan, media_root):
     parent = create_with_variations(variations=2, scenes=plan[:1])
-    before = predictions(media_root)
+    before = predictions()
     chosen = choose_variation(parent=parent, number=2)
     chosen.refresh_from_db()
     # Every scene was reused: nothing to render, straight to the stitch and the score.
     assert chosen.status == Generation.Status.SUCCEEDED, chosen.error
-    assert predictions(media_root) == before
+    assert predictions() == before
     assert chosen.coherence_score is not None and chosen.cost == 0

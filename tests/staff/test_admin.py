@@ -55,7 +55,10 @@ def test_the_list_shows_seed_status_progress_score_and_model(staff_client, finis
     assert finished.model in html
 
 
-def test_the_list_runs_a_fixed_number_of_queries_however_many_rows(staff_client, plan, user):
+def test_the_list_runs_a_fixed_number_of_queries_however_many_rows(
+    staff_client, plan, user, settings
+):
+    settings.COHERENCE = {**settings.COHERENCE, "MAX_ACTIVE_PER_USER": 10}
     stored(plan, owner=user)
     with CaptureQueriesContext(connection) as one_row:
         staff_client.get(CHANGELIST)
@@ -131,9 +134,9 @@ def test_the_change_page_shows_seed_recipe_players_picture_and_boundaries(staff_
     html = staff_client.get(change_url(finished)).content.decode()
     assert f'<strong class="coherence-seed">{finished.seed_value}</strong>' in html
     assert "&quot;coherence_settings&quot;" in html  # the recipe, as pretty JSON
-    assert f'src="/media/{finished.video.name}"' in html
+    assert f'src="/api/generations/{finished.pk}/video"' in html
     for scene in finished.scenes.all():
-        assert f'src="/media/{scene.clip.name}"' in html
+        assert f'src="/api/generations/{finished.pk}/scenes/{scene.number}/clip"' in html
     assert "<svg" in html
     assert "<td>1 → 2</td>" in html
     # Plan and verdict side by side: the local model's hand-overs are seen as continuous.
@@ -284,8 +287,11 @@ def test_seed_lookup_lists_every_generation_and_scene_with_the_seed(staff_client
     assert response.context["generations"] == [finished]
     assert {s.generation_id for s in response.context["scenes"]} == {finished.pk}
     assert len(response.context["scenes"]) == 4
-    assert f'src="/media/{finished.video.name}"' in html
-    assert all(f'src="/media/{s.clip.name}"' in html for s in finished.scenes.all())
+    assert f'src="/api/generations/{finished.pk}/video"' in html
+    assert all(
+        f'src="/api/generations/{finished.pk}/scenes/{s.number}/clip"' in html
+        for s in finished.scenes.all()
+    )
     assert change_url(other) not in html
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from io import StringIO
 from pathlib import Path
 
@@ -201,8 +202,12 @@ def test_from_video_replays_the_embedded_recipe(finished):
     assert "status:     succeeded" in out
 
 
-def test_from_video_works_when_the_source_is_gone_and_verifies_against_the_file(finished):
-    path = video_path(finished)
+def test_from_video_works_when_the_source_is_gone_and_verifies_against_the_file(
+    finished, tmp_path
+):
+    # A downloaded copy: deleting the generation deletes its own files (after the commit).
+    path = tmp_path / "downloaded.mp4"
+    shutil.copyfile(video_path(finished), path)
     Generation.objects.filter(pk=finished.pk).delete()
     out = run("regenerate_with_seed", "--from-video", str(path), "--verify")
     new = newest()

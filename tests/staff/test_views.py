@@ -23,10 +23,8 @@ def progress_url(generation: Generation) -> str:
 
 def test_the_page_shows_the_final_video_seed_recipe_and_coherence_picture(staff_client, finished):
     html = staff_client.get(page_url(finished)).content.decode()
-    assert (
-        f'<video id="final-video" controls preload="auto" src="/media/{finished.video.name}">'
-        in (html)
-    )
+    video = f"/api/generations/{finished.pk}/video"
+    assert f'<video id="final-video" controls preload="auto" src="{video}">' in html
     assert f'<dd class="seed" id="seed">{finished.seed_value}</dd>' in html
     assert "&quot;seed&quot;: " + str(finished.seed_value) in html  # in the recipe JSON
     assert "<svg" in html
@@ -37,7 +35,7 @@ def test_the_page_puts_every_scene_clip_on_the_timeline_with_boundary_markers(
 ):
     html = staff_client.get(page_url(finished)).content.decode()
     for scene in finished.scenes.all():
-        assert f'src="/media/{scene.clip.name}"' in html
+        assert f'src="/api/generations/{finished.pk}/scenes/{scene.number}/clip"' in html
     assert html.count('style="width: 25.000%"') == 4
     assert html.count('class="marker continuous"') == 2
     assert html.count('class="marker cut"') == 1
@@ -73,7 +71,7 @@ def test_the_progress_endpoint_reports_status_stage_and_progress(staff_client, q
 def test_the_progress_endpoint_gives_the_video_once_finished(staff_client, finished):
     data = staff_client.get(progress_url(finished)).json()
     assert data["terminal"] is True
-    assert data["video"] == f"/media/{finished.video.name}"
+    assert data["video"] == f"/api/generations/{finished.pk}/video"
     assert data["seed"] == finished.seed_value
 
 

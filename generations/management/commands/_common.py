@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser, OutputWrapper
+from django.db.models.fields.files import FieldFile
 from tqdm import tqdm
 
 from generations.models import Generation
@@ -33,25 +34,31 @@ def load_generation(reference: str) -> Generation:
 
 @contextmanager
 def running_cluster(enabled: bool) -> Iterator[None]:
-    """Start a real django-q2 cluster for the duration (the demo needs no second terminal)."""
+    """Start a real django-q2 cluster and a ticker for the duration (the demo needs no second
+    terminal; the ticker polls hosted predictions when there are no webhooks)."""
     if not enabled:
         yield
         return
     manage = Path(settings.BASE_DIR) / "manage.py"
-    process = subprocess.Popen(
-        [sys.executable, str(manage), "qcluster"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, str(manage), command],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for command in ("qcluster", "ticker")
+    ]
     try:
         yield
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        for process in processes:
+            process.terminate()  # SIGTERM to the main process only, as systemd's KillMode=mixed
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def wait_with_progress(generation: Generation, *, timeout: float, show: bool = True) -> Generation:
@@ -83,7 +90,7 @@ def print_result(out: OutputWrapper, generation: Generation) -> None:
     seed = generation.seed_value if generation.seed_value is not None else "none (seed control off)"
     out.write(f"seed:       {seed}")
     if generation.video:
-        out.write(f"video:      {Path(settings.MEDIA_ROOT) / generation.video.name}")
+        out.write(f"video:      {stored_location(generation.video)}")
     if generation.coherence_score is not None:
         out.write(f"coherence:  {generation.coherence_score:.3f}")
     if generation.estimated_cost is not None:
@@ -94,6 +101,14 @@ def print_result(out: OutputWrapper, generation: Generation) -> None:
         out.write(f"warning:    {warning}")
     if generation.error:
         out.write(f"error:      {generation.error}")
+
+
+def stored_location(field_file: FieldFile) -> str:
+    """Where a stored file is: its local path on the filesystem storage, else its name there."""
+    try:
+        return field_file.path
+    except NotImplementedError:  # object storage has no local path
+        return f"{field_file.name} (bucket {getattr(field_file.storage, 'bucket_name', '?')})"
 
 
 def wait_for_result(

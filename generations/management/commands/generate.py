@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from coherence_project.conf import config
+from generations.caps import OPERATOR
 from generations.iterate.variations import create_with_variations
 from generations.management.commands._common import describe, wait_for_result
 from generations.services import PlanReview, create_generation, review_plan
@@ -140,8 +141,9 @@ class Command(BaseCommand):
     @staticmethod
     def create(fields: dict[str, Any], options: dict[str, Any]) -> Any:
         """A generation, a preview (--preview) or a parent with seed variations (--variations)."""
+        fields = {**fields, "actor": OPERATOR}
         if options["preview"]:
-            fields = {**fields, "quality": "preview"}
+            fields["quality"] = "preview"
         if options["variations"] is None:
             return create_generation(**fields)
         return create_with_variations(

@@ -6,13 +6,15 @@ python manage.py regenerate_with_seed GENERATION_ID | --from-video FILE.mp4
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from generations import storage
+from generations.caps import OPERATOR
 from generations.management.commands._common import describe, load_generation, wait_for_result
 from generations.models import Generation
 from generations.services import (
@@ -73,10 +75,14 @@ class Command(BaseCommand):
         try:
             if options["from_video"]:
                 recipe = recipe_from_video(options["from_video"])
-                generation = replay_recipe(recipe=recipe, seed=seed, title=options["title"])
+                generation = replay_recipe(
+                    recipe=recipe, seed=seed, title=options["title"], actor=OPERATOR
+                )
             else:
                 source = load_generation(options["generation_id"])
-                generation = regenerate_generation(source=source, seed=seed, title=options["title"])
+                generation = regenerate_generation(
+                    source=source, seed=seed, title=options["title"], actor=OPERATOR
+                )
         except ValidationError as exc:
             raise CommandError(f"Cannot regenerate: {describe(exc)}") from None
 
@@ -108,8 +114,9 @@ class Command(BaseCommand):
         else:
             # The recipe's generation is not in this database: the video itself is the original.
             against = str(video)
-            new_video = Path(settings.MEDIA_ROOT) / generation.video.name
-            comparisons = [compare_videos(video, new_video, label="final video")]
+            with tempfile.TemporaryDirectory(prefix="coherence-verify-") as tmp:
+                new_video = storage.download(generation.video, Path(tmp) / "video.mp4")
+                comparisons = [compare_videos(video, new_video, label="final video")]
         self.stdout.write("")
         self.stdout.write(f"verify: {generation.pk} against {against}")
         self.stdout.write(

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generations', '0003_hosted_models_schema_images_costs'),
+        ('generations', '0005_security_hosted_models_permission'),
     ]
 
     operations = [
