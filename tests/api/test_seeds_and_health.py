@@ -163,7 +163,7 @@ def test_the_schema_and_swagger_ui_are_served(anonymous):
         "/api/generations/{id}/regenerate/",
         "/api/generations/{id}/cancel/",
         "/api/generations/{id}/coherence/",
-        "/api/generations/{generation_id}/video/",
+        "/api/generations/{generation_id}/{kind}/",
         "/api/generations/{generation_id}/scenes/{number}/{kind}/",
         "/api/seeds/{seed}/",
         "/api/health/",
