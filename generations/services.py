@@ -54,46 +54,76 @@ def validate_seed(seed: Any, *, field: str = "seed") -> int | None:
     return int(seed)
 
 
+SCENE_FIELDS = {"prompt", "duration", "continuous"}
+MAX_PROMPT_CHARACTERS = 2000
+
+
 def validate_plan(scenes: Any) -> list[dict[str, Any]]:
     """Check the scene plan and return it normalised; errors are keyed ``scenes.N.field``."""
     if not isinstance(scenes, list) or not scenes:
         raise ValidationError({"scenes": "The plan needs at least one scene."})
     if len(scenes) > config.MAX_SCENES:
         raise ValidationError({"scenes": f"A plan has at most {config.MAX_SCENES} scenes."})
-    low, high = config.MIN_SCENE_SECONDS, config.MAX_SCENE_SECONDS
     errors: dict[str, str] = {}
     plan: list[dict[str, Any]] = []
     for index, scene in enumerate(scenes):
-        key = f"scenes.{index}"
-        if not isinstance(scene, dict):
-            errors[key] = "Each scene must be an object with prompt, duration and continuous."
-            continue
-        unknown = set(scene) - {"prompt", "duration", "continuous"}
-        if unknown:
-            errors[key] = f"Unknown scene field(s): {', '.join(sorted(unknown))}."
-        prompt = scene.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            errors[f"{key}.prompt"] = "The prompt must be a non-empty string."
-        elif len(prompt) > 2000:
-            errors[f"{key}.prompt"] = "The prompt is longer than 2000 characters."
-        duration = scene.get("duration")
-        if isinstance(duration, bool) or not isinstance(duration, numbers.Real):
-            errors[f"{key}.duration"] = "The duration must be a number of seconds."
-        # Compared without float(): a JSON integer too big for a float must not crash the check.
-        elif not low <= duration <= high:
-            errors[f"{key}.duration"] = f"The duration must be between {low} and {high} seconds."
-        continuous = scene.get("continuous", False)
-        if not isinstance(continuous, bool):
-            errors[f"{key}.continuous"] = "'continuous' must be true or false."
-        elif continuous and index == 0:
-            errors[f"{key}.continuous"] = "The first scene cannot continue a previous one."
-        if not any(k.startswith(key) for k in errors):
+        scene_errors = _scene_errors(index, scene)
+        errors.update(scene_errors)
+        if not scene_errors:
             plan.append(
-                {"prompt": prompt.strip(), "duration": float(duration), "continuous": continuous}
+                {
+                    "prompt": scene["prompt"].strip(),
+                    "duration": float(scene["duration"]),
+                    "continuous": scene.get("continuous", False),
+                }
             )
     if errors:
         raise ValidationError(errors)
     return plan
+
+
+def _scene_errors(index: int, scene: Any) -> dict[str, str]:
+    """What is wrong with one planned scene, keyed ``scenes.N`` or ``scenes.N.field``."""
+    key = f"scenes.{index}"
+    if not isinstance(scene, dict):
+        return {key: "Each scene must be an object with prompt, duration and continuous."}
+    errors = {}
+    unknown = set(scene) - SCENE_FIELDS
+    if unknown:
+        errors[key] = f"Unknown scene field(s): {', '.join(sorted(unknown))}."
+    checks = (
+        ("prompt", _prompt_error(scene.get("prompt"))),
+        ("duration", _duration_error(scene.get("duration"))),
+        ("continuous", _continuous_error(scene.get("continuous", False), index)),
+    )
+    errors.update({f"{key}.{field}": error for field, error in checks if error})
+    return errors
+
+
+def _prompt_error(prompt: Any) -> str | None:
+    if not isinstance(prompt, str) or not prompt.strip():
+        return "The prompt must be a non-empty string."
+    if len(prompt) > MAX_PROMPT_CHARACTERS:
+        return f"The prompt is longer than {MAX_PROMPT_CHARACTERS} characters."
+    return None
+
+
+def _duration_error(duration: Any) -> str | None:
+    low, high = config.MIN_SCENE_SECONDS, config.MAX_SCENE_SECONDS
+    if isinstance(duration, bool) or not isinstance(duration, numbers.Real):
+        return "The duration must be a number of seconds."
+    # Compared without float(): a JSON integer too big for a float must not crash the check.
+    if not low <= duration <= high:
+        return f"The duration must be between {low} and {high} seconds."
+    return None
+
+
+def _continuous_error(continuous: Any, index: int) -> str | None:
+    if not isinstance(continuous, bool):
+        return "'continuous' must be true or false."
+    if continuous and index == 0:
+        return "The first scene cannot continue a previous one."
+    return None
 
 
 def resolve_model(*, provider: str | None, model: str | None) -> tuple[str, str]:

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
@@ -94,3 +95,11 @@ def no_task_failures():
 
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def user_may_use_hosted_models(user):
+    """``user`` holds the permission hosted (paid) models need: tests that spend loopback
+    hosted-model money on the user's behalf ask for this."""
+    user.user_permissions.add(Permission.objects.get(codename="use_hosted_models"))
+    return user

@@ -23,7 +23,7 @@ from generations.api.iterate_serializers import QualityField, quality_field, var
 from generations.coherence_settings import SEED_MODES
 from generations.media_urls import generation_file_url, scene_file_url, video_url
 from generations.models import SEED_MAX, Generation, Scene
-from generations.services import DEFAULT_MODELS
+from generations.services import DEFAULT_MODELS, MAX_PROMPT_CHARACTERS
 from pipeline.images import MAX_IMAGE_BYTES
 
 # --- reading request bodies -----------------------------------------------------------------------
@@ -108,7 +108,9 @@ def read_body(data: Any, *, allowed: Iterable[str]) -> dict[str, Any]:
 
 
 class SceneInputSerializer(serializers.Serializer):
-    prompt = serializers.CharField(max_length=2000, help_text="What the scene shows.")
+    prompt = serializers.CharField(
+        max_length=MAX_PROMPT_CHARACTERS, help_text="What the scene shows."
+    )
     duration = serializers.FloatField(
         min_value=config.MIN_SCENE_SECONDS,
         max_value=config.MAX_SCENE_SECONDS,

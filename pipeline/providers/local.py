@@ -60,6 +60,8 @@ class LocalProvider:
         return provider_input
 
     def submit(self, request: SceneRequest) -> Submission:
+        """Render at once (the local model is fast) and keep the result as a finished prediction
+        in its own scratch folder, for ``fetch`` and ``fetch_output`` to read."""
         if request.model != LOCAL_MODEL:
             raise ProviderError(f"The local provider has no model {request.model!r}")
         prediction_id = f"local-{uuid.uuid4().hex}"
@@ -67,25 +69,7 @@ class LocalProvider:
         out_dir.mkdir(parents=True, exist_ok=True)
         provider_input = self.build_input(request)
         try:
-            render_request = localmodel.RenderRequest(
-                prompt=request.prompt,
-                seed=request.seed,
-                duration=request.duration,
-                fps=request.fps,
-                width=request.width,
-                height=request.height,
-                init_latent=(
-                    np.load(request.init_latent_path) if request.init_latent_path else None
-                ),
-                init_image=(
-                    media.load_png(request.init_image_path) if request.init_image_path else None
-                ),
-            )
-            started = time.monotonic()
-            if self.latency:
-                time.sleep(self.latency)
-            result = localmodel.render(render_request, out_dir, "output")
-            elapsed = time.monotonic() - started
+            result, elapsed = self._render(request, out_dir)
         except (ValueError, OSError, media.MediaError) as exc:
             shutil.rmtree(out_dir, ignore_errors=True)
             raise ProviderError(f"Local model could not render: {exc}") from exc
@@ -105,6 +89,28 @@ class LocalProvider:
             seed_applied=request.seed is not None,
             model_version=LOCAL_MODEL_VERSION,
         )
+
+    def _render(
+        self, request: SceneRequest, out_dir: Path
+    ) -> tuple[localmodel.RenderResult, float]:
+        """The model's render of ``request`` into ``out_dir``, and its (simulated) predict time."""
+        render_request = localmodel.RenderRequest(
+            prompt=request.prompt,
+            seed=request.seed,
+            duration=request.duration,
+            fps=request.fps,
+            width=request.width,
+            height=request.height,
+            init_latent=np.load(request.init_latent_path) if request.init_latent_path else None,
+            init_image=(
+                media.load_png(request.init_image_path) if request.init_image_path else None
+            ),
+        )
+        started = time.monotonic()
+        if self.latency:
+            time.sleep(self.latency)
+        result = localmodel.render(render_request, out_dir, "output")
+        return result, time.monotonic() - started
 
     def state_from_webhook(self, payload: Mapping[str, Any]) -> PredictionState:
         raise ProviderError("the local model sends no webhooks")

@@ -17,7 +17,10 @@ from pipeline.providers.registry import MINIMAX_VIDEO_01, WAN_I2V_FAST
 from tests.doubles.replicate_server import ReplicateServer
 from tests.providers import TOKEN, make_server
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("user_may_use_hosted_models"),
+]
 
 PLAN = [
     {"prompt": "a red fox runs through snow", "duration": 1.0},
@@ -73,7 +76,9 @@ def test_json_create_with_a_data_uri_scene_image(api, server):
 
     assert response.status_code == 201, response.json()
     scene = response.json()["scenes"][0]
-    assert scene["image_url"].endswith(".jpg")
+    image = api.get(scene["image_url"])  # served by record, to its owner only
+    assert image.status_code == 200
+    assert image["Content-Type"] == "image/jpeg"
     assert scene["recipe"]["start_image"] == {"source": "scene", "sha256": scene["image_sha256"]}
 
 

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from django.contrib.auth.models import Permission
 
 from generations.models import Generation, Scene, WebhookDelivery
 from generations.services import create_generation
@@ -22,6 +21,9 @@ from pipeline.providers.registry import SEEDANCE_LITE
 from pipeline.webhooks import sign_webhook
 from tests.doubles.replicate_server import ReplicateServer
 from tests.providers import TOKEN, WebhookReceiver, make_server
+
+# These tests spend (loopback) hosted-model money: the user holds the permission for it.
+pytestmark = pytest.mark.usefixtures("user_may_use_hosted_models")
 
 SECRET = "whsec_" + base64.b64encode(b"coherence-api-test-webhook-secret").decode()
 URL = "/api/webhooks/replicate/"
@@ -185,12 +187,6 @@ def replicate(settings, media_root, receiver, webhook_secret) -> Iterator[Replic
             "PUBLIC_URL": f"{parts.scheme}://{parts.netloc}",
         }
         yield server
-
-
-@pytest.fixture(autouse=True)
-def user_may_use_hosted_models(user):
-    """These tests spend (loopback) hosted-model money: the user holds the permission for it."""
-    user.user_permissions.add(Permission.objects.get(codename="use_hosted_models"))
 
 
 def two_independent_scenes(client) -> Generation:

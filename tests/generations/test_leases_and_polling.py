@@ -102,7 +102,7 @@ def test_a_scene_whose_completer_died_completes_from_its_stored_prediction(serve
 
 
 def test_one_pass_looks_once_at_every_due_prediction_and_backs_off(server, settings):
-    settings.COHERENCE = {**settings.COHERENCE, "POLL_INTERVAL": 2.0}
+    settings.COHERENCE = {**settings.COHERENCE, "POLL_INTERVAL": 2.0, "MAX_SCENES": 20}
     scenes = submitted_hosted(server, 20, latency=5.0)
     before = {s.prediction_id: server.requests_by_prediction[s.prediction_id] for s in scenes}
     Scene.objects.filter(pk__in=[s.pk for s in scenes]).update(next_poll_at=timezone.now())

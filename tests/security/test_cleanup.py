@@ -18,6 +18,8 @@ from django.utils import timezone
 from generations.media_cleanup import media_storage, sweep
 from generations.models import Generation, Scene
 from generations.services import create_generation
+from pipeline.providers import get_provider
+from pipeline.providers.registry import LOCAL_PROVIDER
 from tests.security.conftest import stored_generation
 
 pytestmark = pytest.mark.django_db
@@ -144,8 +146,8 @@ def test_a_dry_run_lists_and_deletes_nothing(media_root):
     assert orphan.exists()
 
 
-def test_stale_scratch_goes_but_a_running_scenes_scratch_stays(mine, media_root):
-    root = media_root / "local-predictions"
+def test_stale_scratch_goes_but_a_running_scenes_scratch_stays(mine):
+    root = Path(get_provider(LOCAL_PROVIDER).root)
     running_id, done_id = "local-" + "a" * 32, "local-" + "b" * 32
     for prediction in (running_id, done_id):
         (root / prediction).mkdir(parents=True)
@@ -213,9 +215,10 @@ def test_local_scratch_is_removed_when_each_scene_completes(user, plan, media_ro
     generation = create_generation(scenes=plan, owner=user)
     generation.refresh_from_db()
     assert generation.status == Generation.Status.SUCCEEDED
-    scratch = media_root / "local-predictions"
-    leftover = [p.name for p in scratch.iterdir()] if scratch.exists() else []
-    assert leftover == []
+    scratch = Path(get_provider(LOCAL_PROVIDER).root)
+    predictions = [s.prediction_id for s in generation.scenes.all()]
+    assert all(predictions)
+    assert [p for p in predictions if (scratch / p).exists()] == []
     assert all(exists(n) for n in files_of(generation))  # the outputs themselves are kept
 
 
