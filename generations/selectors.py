@@ -53,8 +53,11 @@ def generations_visible_to(user: Any) -> QuerySet[Generation]:
 
 
 def active_generation_count(*, owner: Any) -> int:
-    """Generations of ``owner`` that still hold (or wait for) a worker."""
-    unfinished = Generation.objects.filter(owner=owner).exclude(status__in=Generation.TERMINAL)
+    """Generations of ``owner`` that still hold (or wait for) a worker. A generation awaiting the
+    choice of a seed variation waits for a person, not a worker: it counts again once chosen."""
+    unfinished = Generation.objects.filter(owner=owner).exclude(
+        status__in=[*Generation.TERMINAL, Generation.Status.AWAITING_CHOICE]
+    )
     return unfinished.count()
 
 

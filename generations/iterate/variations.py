@@ -171,6 +171,8 @@ def choose_variation(
             f"Variation {number} is {variation.status}; choose it once it has finished."
         )
     with transaction.atomic():
+        # Choosing starts the parent: it takes a place under the owner's cap like a new one.
+        caps.check_active_limit(owner=parent.owner)
         claimed = Generation.objects.filter(
             pk=parent.pk, status=Generation.Status.AWAITING_CHOICE
         ).update(

@@ -6,6 +6,7 @@ import pytest
 
 from generations.iterate.variations import create_with_variations
 from generations.models import Generation
+from generations.services import create_generation
 from tests.api.conftest import client_for, detail_url
 from tests.iterate.conftest import clip_bytes, predictions
 
@@ -154,3 +155,17 @@ def test_choosing_an_unfinished_variation_is_a_409(api, plan, user):
     response = api.post(detail_url(parent, "variations/1/choose"))
     assert response.status_code == 409
     assert "choose it once it has finished" in response.json()["detail"]
+
+
+def test_variations_and_choosing_count_against_the_active_cap(api, plan, user, settings):
+    settings.COHERENCE = {**settings.COHERENCE, "MAX_ACTIVE_PER_USER": 3}
+    too_many = api.post("/api/generations/", {"scenes": plan, "variations": 4}, format="json")
+    assert too_many.status_code == 429  # four variations need four places; nothing is stored
+    assert Generation.objects.count() == 0
+    parent = create_with_variations(variations=2, scenes=plan, owner=user)
+    for _ in range(3):  # the owner fills the cap with other work
+        create_generation(scenes=plan, owner=user, enqueue=False)
+    response = api.post(detail_url(parent, "variations/1/choose"))
+    assert response.status_code == 429
+    parent.refresh_from_db()
+    assert parent.status == Generation.Status.AWAITING_CHOICE
