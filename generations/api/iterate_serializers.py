@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from coherence_project.conf import config
-from generations.iterate.variations import MAX_VARIATIONS, MIN_VARIATIONS, SCOPES
+from generations.iterate.variations import MAX_VARIATIONS, MIN_VARIATIONS, SCOPES, measured
 from generations.media_urls import thumbnail_url, video_url
 from generations.models import SEED_MAX, Generation
 
@@ -75,6 +75,13 @@ class VariationSerializer(serializers.Serializer):
     status = serializers.CharField(source="generation.status")
     seed = serializers.IntegerField(source="generation.seed_value", allow_null=True)
     score = serializers.FloatField(source="generation.coherence_score", allow_null=True)
+    noise = serializers.SerializerMethodField(
+        help_text="Measured frame-to-frame noise (0-255 luma, mean over scenes) from the same "
+        "report: equal scores are ranked by it, lowest first."
+    )
+    flicker = serializers.SerializerMethodField(
+        help_text="Measured brightness flicker (0.01 = 1 %), the next tie-break."
+    )
     thumbnail_url = serializers.SerializerMethodField(help_text="The first frame (PNG).")
     video_url = serializers.SerializerMethodField()
     chosen = serializers.BooleanField()
@@ -82,6 +89,16 @@ class VariationSerializer(serializers.Serializer):
     def _absolute(self, url: str | None) -> str | None:
         request = self.context.get("request")
         return request.build_absolute_uri(url) if url and request else url
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_noise(self, item: dict[str, Any]) -> float | None:
+        report = item["generation"].coherence_report
+        return measured(report, "noise") if report else None
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_flicker(self, item: dict[str, Any]) -> float | None:
+        report = item["generation"].coherence_report
+        return measured(report, "flicker") if report else None
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_thumbnail_url(self, item: dict[str, Any]) -> str | None:

@@ -110,8 +110,9 @@ def create_with_variations(
     return parent
 
 
-def _measured(report: dict[str, Any] | None, key: str) -> float:
-    """The mean of a per-scene measurement of a stored coherence report (0 when absent)."""
+def measured(report: dict[str, Any] | None, key: str) -> float:
+    """The mean of a per-scene measurement of a stored coherence report (0 when absent):
+    ``noise`` (frame-to-frame residual, 0-255 luma) or ``flicker`` (relative jitter)."""
     values = [scene.get(key) or 0.0 for scene in (report or {}).get("scenes", [])]
     return sum(values) / len(values) if values else 0.0
 
@@ -124,8 +125,8 @@ def ranking_key(variation: Generation) -> tuple[Any, ...]:
     return (
         variation.coherence_score is None,
         -(variation.coherence_score or 0.0),
-        _measured(report, "noise"),
-        _measured(report, "flicker"),
+        measured(report, "noise"),
+        measured(report, "flicker"),
         variation.variation_number or 0,
     )
 
@@ -138,7 +139,12 @@ def variation_cards(parent: Generation) -> list[dict[str, Any]]:
     """The ranked grid's cards (staff page, admin): rank, variation, whether it was chosen."""
     chosen = chosen_variation(parent)
     return [
-        {"rank": rank, "variation": variation, "chosen": variation == chosen}
+        {
+            "rank": rank,
+            "variation": variation,
+            "chosen": variation == chosen,
+            "noise": measured(variation.coherence_report, "noise"),
+        }
         for rank, variation in enumerate(ranked_variations(parent), start=1)
     ]
 

@@ -61,7 +61,7 @@ def test_preview_finalize_and_variations_from_the_command_line(plan, media_root,
     run("generate", str(plan_file), "--variations", "2")
     parent = Generation.objects.get(status=Generation.Status.AWAITING_CHOICE)
     ranking = run("variations", str(parent.pk))
-    assert "rank   k        seed   score  status" in ranking
+    assert "rank   k        seed   score   noise  status" in ranking
     assert "status:     succeeded" in run("variations", str(parent.pk), "--choose", "2", "--wait")
     assert "<- chosen" in run("variations", str(parent.pk))
     with pytest.raises(CommandError, match="awaiting its choice"):

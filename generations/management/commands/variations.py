@@ -14,6 +14,7 @@ from generations.iterate.variations import (
     VariationStateError,
     choose_variation,
     chosen_variation,
+    measured,
     ranked_variations,
 )
 from generations.management.commands._common import (
@@ -51,11 +52,14 @@ class Command(BaseCommand):
     def print_ranking(self, parent: Any, ranked: list[Any]) -> None:
         chosen = chosen_variation(parent)
         self.stdout.write(f"generation {parent.pk}: {parent.status} ({parent.stage})")
-        self.stdout.write(f"{'rank':>4}  {'k':>2}  {'seed':>10}  {'score':>6}  status")
+        self.stdout.write(
+            f"{'rank':>4}  {'k':>2}  {'seed':>10}  {'score':>6}  {'noise':>6}  status"
+        )
         for rank, variation in enumerate(ranked, start=1):
-            score = "-" if variation.coherence_score is None else f"{variation.coherence_score:.3f}"
+            score = "-" if variation.coherence_score is None else f"{variation.coherence_score:.4f}"
+            noise = measured(variation.coherence_report, "noise")
             mark = "  <- chosen" if variation == chosen else ""
             self.stdout.write(
                 f"{rank:>4}  {variation.variation_number:>2}  {variation.seed_value:>10}  "
-                f"{score:>6}  {variation.status}{mark}"
+                f"{score:>6}  {noise:>6.2f}  {variation.status}{mark}"
             )
