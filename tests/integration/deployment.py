@@ -165,3 +165,11 @@ class Deployment:
                 )
                 raise AssertionError(f"timed out waiting for: {code}\ncluster logs:\n{logs}")
             time.sleep(interval)
+
+
+def assert_rendered_once(deployment, predictions: list[str]) -> None:
+    """Each scene has its own prediction, and no other prediction was made: the local model's
+    scratch is removed when its scene stores the outputs, so a second submission of a scene (or
+    any prediction no scene took) would have left its scratch behind."""
+    assert all(predictions) and len(set(predictions)) == len(predictions), predictions
+    assert sorted(p.parent.name for p in deployment.scratch_dir.glob("*/prediction.json")) == []

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from pipeline import media
+from tests.integration.deployment import assert_rendered_once
 
 pytestmark = pytest.mark.integration
 
@@ -42,14 +43,6 @@ def finished(deployment, gid: str, timeout: float = 180) -> dict:
         timeout=timeout,
     )
     return deployment.query(SCENES_OF.format(gid=gid))
-
-
-def assert_rendered_once(deployment, predictions: list[str]) -> None:
-    """Each scene has its own prediction, and no other prediction was made: the local model's
-    scratch is removed when its scene stores the outputs, so a second submission of a scene (or
-    any prediction no scene took) would have left its scratch behind."""
-    assert all(predictions) and len(set(predictions)) == len(predictions), predictions
-    assert sorted(p.parent.name for p in deployment.scratch_dir.glob("*/prediction.json")) == []
 
 
 def test_a_real_cluster_runs_a_generation_to_a_stitched_video(deployment, tmp_path):

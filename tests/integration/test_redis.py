@@ -4,12 +4,11 @@ import time
 
 import pytest
 
-from tests.integration.deployment import Deployment
+from tests.integration.deployment import Deployment, assert_rendered_once
 from tests.integration.test_qcluster import (
     LONG_PLAN,
     PLAN,
     SCENES_OF,
-    assert_rendered_once,
     create,
     finished,
 )

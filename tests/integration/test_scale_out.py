@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from pipeline import media
-from tests.integration.deployment import Deployment
+from tests.integration.deployment import Deployment, assert_rendered_once
 from tests.integration.test_qcluster import LONG_PLAN, PLAN, SCENES_OF, create, finished
 
 pytestmark = pytest.mark.integration
@@ -40,11 +40,11 @@ from rest_framework.test import APIClient
 g = Generation.objects.get(pk='{gid}')
 stranger, _ = User.objects.get_or_create(username='stranger')
 def ask(user, path):
-    client = APIClient()
+    client = APIClient(SERVER_NAME='localhost')  # an allowed host of the deployment
     client.credentials(HTTP_AUTHORIZATION='Token ' + Token.objects.get_or_create(user=user)[0].key)
     answer = client.get(path)
     return [answer.status_code, answer.get('Location', '')]
-path = '/media/' + g.video.name
+path = f'/api/generations/{{g.pk}}/video'
 result = dict(owner=ask(g.owner, path), stranger=ask(stranger, path),
               owner_detail=ask(g.owner, f'/api/generations/{{g.pk}}/')[0],
               stranger_detail=ask(stranger, f'/api/generations/{{g.pk}}/')[0])
@@ -127,9 +127,7 @@ def test_a_killed_machine_is_recovered_within_a_minute_of_its_restart(scaled, tm
     print(f"\ntime to finish after restart: {recovery:.1f} s (before leases: {OLD_RECOVERY})")
     assert result["status"] == "succeeded", result["error"]
     assert recovery <= 60
-    predictions = [s["prediction"] for s in result["scenes"]]
-    completed = sorted(p.parent.name for p in deployment.scratch_dir.glob("*/prediction.json"))
-    assert sorted(predictions) == completed  # one prediction per scene, none submitted twice
+    assert_rendered_once(deployment, [s["prediction"] for s in result["scenes"]])
     assert files_under(deployment.media_root) == []
 
 
@@ -176,8 +174,7 @@ def test_a_cluster_stopped_like_systemd_does_is_gone_in_seconds_and_loses_nothin
     deployment.start_cluster()
     result = finished(deployment, gid, timeout=120)
     assert result["status"] == "succeeded", result["error"]
-    completed = sorted(p.parent.name for p in deployment.scratch_dir.glob("*/prediction.json"))
-    assert sorted(s["prediction"] for s in result["scenes"]) == completed
+    assert_rendered_once(deployment, [s["prediction"] for s in result["scenes"]])
 
 
 def test_the_ticker_stops_at_sigterm_and_says_what_it_did(deployment):

@@ -22,7 +22,7 @@ from tests.providers import TOKEN, make_server
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("no_task_failures"),
+    pytest.mark.usefixtures("no_task_failures", "user_may_use_hosted_models"),
     pytest.mark.soak,
 ]
 
