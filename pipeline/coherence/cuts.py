@@ -52,6 +52,8 @@ ALIGNED = 0.9
 # then 2.5 % refinement around the best. Faster zooms are rare and look like cuts to people too.
 ZOOM_STEPS = (1 / 1.05, 1.05, 1 / 1.1, 1.1, 1 / 1.15, 1.15)
 ZOOM_REFINE = 1.025
+STRUCTURE_SIGMA = 1.0  # px at MOTION_SIZE (see ``smooth``)
+HINT_SLACK = 0.03  # see ``_prefer_hint``
 TIE_MARGIN = 0.005
 # A hinted motion (standing still, or a neighbour's) that explains a pair this well is taken
 # without phase correlation: most pairs of real footage move like their predecessor, and this
@@ -66,7 +68,7 @@ MIN_OVERLAP = 0.25  # of the frame: smaller overlaps are not trusted as an align
 # closest of its neighbours' motions (or none) at which consistency halves, plus MOTION_SLACK of
 # the neighbour's own speed: a fast pan's steps are measured less precisely (a 15 %/frame pan
 # over sky reads 0.11-0.16), a slow one's to 0.005. A jump cut inside one photo moves by 0.3+.
-MOTION_TOL = 0.08
+MOTION_TOL = 0.12
 MOTION_SLACK = 0.5
 # A zoom step of 10 % weighs like a shift of 5 % of the frame: scale is estimated on a 2.5 % grid
 # and trades off against translation when a pair has little structure.
@@ -196,6 +198,17 @@ def _zoomed(image: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
     return np.where(valid, out, 0.0).astype(np.float32), valid
 
 
+def smooth(luma: np.ndarray) -> np.ndarray:
+    """Gaussian low-pass (STRUCTURE_SIGMA px) of one luma frame or a T x h x w stack.
+
+    Structure is compared at this scale, not pixel by pixel: a low-bitrate re-encode wipes the
+    finest detail, and on low-contrast photos (a retina) that detail *was* the structure: a
+    CRF-35 re-encode took a continuous boundary from 0.99 to 0.45 unsmoothed, 0.97 smoothed.
+    """
+    sigma = (0.0, STRUCTURE_SIGMA, STRUCTURE_SIGMA) if luma.ndim == 3 else STRUCTURE_SIGMA
+    return ndimage.gaussian_filter(luma, sigma, mode="nearest")
+
+
 def _structure(a: np.ndarray, b: np.ndarray) -> float:
     """SSIM's contrast-structure term (2 cov + C2) / (var a + var b + C2) over all pixels."""
     am, bm = a - a.mean(), b - b.mean()
@@ -275,7 +288,24 @@ def align(
         for scale in (centre * ZOOM_REFINE, centre / ZOOM_REFINE):
             tried[scale] = _try_scale(x, y, spec, scale, shifts)
     zoomed = max(tried.values(), key=lambda c: c.structure)
-    return zoomed if zoomed.structure > best.structure + ZOOM_GAIN else best
+    chosen = zoomed if zoomed.structure > best.structure + ZOOM_GAIN else best
+    return _prefer_hint(x, y, hints, chosen)
+
+
+def _prefer_hint(
+    x: np.ndarray, y: np.ndarray, hints: Sequence[Motion], chosen: _Candidate
+) -> _Candidate:
+    """A neighbour's exact motion (zoom included) when it explains the pair within HINT_SLACK
+    of the best alignment found: on weak or compressed texture the structure is nearly flat
+    around the true motion, and the free search then wanders to a motion its neighbours
+    contradict. A jump cut is not rescued: at the neighbours' motion it does not align at all."""
+    h, w = x.shape
+    for motion in hints:
+        xs, valid = (x, None) if motion.scale == 1.0 else _zoomed(x, motion.scale)
+        value = _score_shift(xs, y, valid, motion.dy * h, motion.dx * w)
+        if value is not None and value >= chosen.structure - HINT_SLACK:
+            chosen = _Candidate(value, motion.dy * h, motion.dx * w, motion.scale)
+    return chosen
 
 
 # =================================================================================================
@@ -331,14 +361,14 @@ def measure_pair(
 ) -> PairMeasure:
     """Motion-compensated comparison of two small float RGB frames (0-255) of one shape."""
     x, y = x_rgb @ LUMA, y_rgb @ LUMA
-    best = align(x, y, hints, spectra_xy)
+    best = align(smooth(x), smooth(y), hints, spectra_xy)
     parts = _moved_parts(x_rgb, y_rgb, best)
     if parts is None:  # nothing overlaps at any candidate: compare the frames as they are
         best, parts = _Candidate(-1.0, 0.0, 0.0, 1.0), (x_rgb.reshape(-1, 3), y_rgb.reshape(-1, 3))
     a, b = parts[0] @ LUMA, parts[1] @ LUMA
     mean_a, mean_b = float(a.mean()), float(b.mean())
     luminance = (2 * mean_a * mean_b + C1) / (mean_a**2 + mean_b**2 + C1)
-    structure = max(0.0, _structure(a, b))
+    structure = max(0.0, best.structure)
     shift = _chroma_shift(*parts)
     chroma = 1.0 / (1.0 + (shift / AB_HALF) ** 2)
     h, w = x.shape
@@ -370,7 +400,7 @@ def clip_pairs(small: np.ndarray) -> list[PairMeasure]:
     """
     if len(small) < 2:
         return []
-    spec = spectra(small @ LUMA)
+    spec = spectra(smooth(small @ LUMA))
     pairs: list[PairMeasure] = []
     for i in range(len(small) - 1):
         hints = [pairs[-1].motion] if pairs else []
