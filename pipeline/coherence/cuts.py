@@ -52,7 +52,7 @@ ALIGNED = 0.9
 # then 2.5 % refinement around the best. Faster zooms are rare and look like cuts to people too.
 ZOOM_STEPS = (1 / 1.05, 1.05, 1 / 1.1, 1.1, 1 / 1.15, 1.15)
 ZOOM_REFINE = 1.025
-STRUCTURE_SIGMA = 1.0  # px at MOTION_SIZE (see ``smooth``)
+STRUCTURE_SIGMA = 0.0  # px at MOTION_SIZE (see ``smooth``)
 HINT_SLACK = 0.03  # see ``_prefer_hint``
 TIE_MARGIN = 0.005
 # A hinted motion (standing still, or a neighbour's) that explains a pair this well is taken
@@ -205,6 +205,8 @@ def smooth(luma: np.ndarray) -> np.ndarray:
     finest detail, and on low-contrast photos (a retina) that detail *was* the structure: a
     CRF-35 re-encode took a continuous boundary from 0.99 to 0.45 unsmoothed, 0.97 smoothed.
     """
+    if not STRUCTURE_SIGMA:
+        return luma
     sigma = (0.0, STRUCTURE_SIGMA, STRUCTURE_SIGMA) if luma.ndim == 3 else STRUCTURE_SIGMA
     return ndimage.gaussian_filter(luma, sigma, mode="nearest")
 

@@ -93,7 +93,7 @@ class SceneScore:
     style_mean: float  # mean similarity to every other scene (the value that enters ``style``)
     stability: float
     flicker: float  # relative brightness jitter after motion compensation (0.1 = 10 %)
-    noise: float  # motion-compensated frame-to-frame residual, 0-255 luma
+    noise: float  # 1 - motion-compensated similarity of consecutive frames (0 = all explained)
     internal_cuts: list[float]  # seconds from the clip's start of every cut inside the scene
     lab_mean: list[float]
     lab_std: list[float]
