@@ -61,6 +61,10 @@ TIE_MARGIN = 0.005
 HINT_GOOD = 0.97
 # A pair less continuous than this is aligned a second time with both neighbours' motion.
 RECHECK = 0.9
+# Pairs either side whose motion a pair is judged against, and how many frames of their motion a
+# catch-up jump may carry (see ``motion_consistency``).
+CONTEXT = 4
+CATCH_UP = 3
 MIN_OVERLAP = 0.25  # of the frame: smaller overlaps are not trusted as an alignment
 
 # --- motion consistency --------------------------------------------------------------------------
@@ -408,18 +412,24 @@ def clip_pairs(small: np.ndarray) -> list[PairMeasure]:
         hints = [pairs[-1].motion] if pairs else []
         pairs.append(measure_pair(small[i], small[i + 1], hints, (spec[i], spec[i + 1])))
     for i, pair in enumerate(pairs):
-        around = neighbours(pairs, i)
+        around = context(pairs, i)
         if continuity(pair, around) >= RECHECK:
             continue
-        hints = [n.motion for n in around if n is not None]
+        hints = [n.motion for n in neighbours(pairs, i)]
         again = measure_pair(small[i], small[i + 1], hints, (spec[i], spec[i + 1]))
         if continuity(again, around) > continuity(pair, around):
             pairs[i] = again
     return pairs
 
 
-def neighbours(pairs: Sequence[PairMeasure], i: int) -> tuple[PairMeasure | None, ...]:
-    return (pairs[i - 1] if i > 0 else None, pairs[i + 1] if i + 1 < len(pairs) else None)
+def neighbours(pairs: Sequence[PairMeasure], i: int, reach: int = 1) -> list[PairMeasure]:
+    """The pairs up to ``reach`` either side of pair ``i`` (nearest first on each side)."""
+    return [*pairs[max(0, i - reach) : i][::-1], *pairs[i + 1 : i + 1 + reach]]
+
+
+def context(pairs: Sequence[PairMeasure], i: int) -> list[PairMeasure]:
+    """What pair ``i``'s motion is judged against: CONTEXT pairs either side."""
+    return neighbours(pairs, i, CONTEXT)
 
 
 def boundary_pair(
@@ -434,14 +444,26 @@ def boundary_pair(
     return measure_pair(last, first, hints)
 
 
-def motion_consistency(pair: PairMeasure, neighbours: Sequence[PairMeasure | None]) -> float:
-    """How well the pair's motion matches a neighbour's (or standing still), in (0, 1]."""
-    textured = [n.motion for n in neighbours if n is not None and n.textured]
+def _steps(motion: Motion) -> list[Motion]:
+    """The motion over 1..CATCH_UP frames: what a pair shows when frames before it froze."""
+    return [
+        Motion(k * motion.dx, k * motion.dy, motion.scale**k) for k in range(1, CATCH_UP + 1)
+    ]
+
+
+def motion_consistency(pair: PairMeasure, around: Sequence[PairMeasure | None]) -> float:
+    """How well the pair's motion matches its context's (or standing still), in (0, 1].
+
+    Candidates are standing still and every textured context pair's motion over 1 to CATCH_UP
+    frames: a starved encoder freezes a pan for a frame or two and then catches up in one jump
+    (H.264 at CRF 40 does this on low-contrast footage), which is not a cut.
+    """
+    textured = [n.motion for n in around if n is not None and n.textured]
     if not pair.textured or not textured:
         # The motion of a structureless frame is noise, and without a measured neighbour there is
         # nothing to be consistent with: no evidence either way.
         return 1.0
-    error = min(pair.motion.distance(m) for m in [STILL, *textured])
+    error = min(pair.motion.distance(m) for n in textured for m in [STILL, *_steps(n)])
     tolerance = MOTION_TOL + MOTION_SLACK * max(m.speed for m in textured)
     return 1.0 / (1.0 + (error / tolerance) ** 2)
 
@@ -459,7 +481,7 @@ def internal_cuts(pairs: Sequence[PairMeasure], fps: float) -> list[tuple[float,
     """(time in seconds of the first frame after the cut, continuity) of every cut in a clip."""
     found = []
     for i, pair in enumerate(pairs):
-        value = continuity(pair, neighbours(pairs, i))
+        value = continuity(pair, context(pairs, i))
         if is_cut(value):
             found.append(((i + 1) / fps, value))
     return found

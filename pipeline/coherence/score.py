@@ -263,7 +263,7 @@ def _analyse(index: int, continuous: bool | None, clip: ClipFrames) -> _Scene:
     cut_pairs = [
         i
         for i in range(len(pairs))
-        if cuts.is_cut(cuts.continuity(pairs[i], cuts.neighbours(pairs, i)))
+        if cuts.is_cut(cuts.continuity(pairs[i], cuts.context(pairs, i)))
     ]
     return _Scene(index, continuous, clip, pairs, cut_pairs)
 
@@ -298,8 +298,10 @@ def _scene_score(i: int, scene: _Scene, sim: np.ndarray, lab: style.SceneFeature
 
 
 def _boundary_score(before: _Scene, after: _Scene, style_sim: float) -> BoundaryScore:
-    around = (before.pairs[-1] if before.pairs else None, after.pairs[0] if after.pairs else None)
-    pair = cuts.boundary_pair(before.clip.small[-1], after.clip.small[0], *around)
+    last = before.pairs[-1] if before.pairs else None
+    first = after.pairs[0] if after.pairs else None
+    pair = cuts.boundary_pair(before.clip.small[-1], after.clip.small[0], last, first)
+    around = [*before.pairs[-cuts.CONTEXT :][::-1], *after.pairs[: cuts.CONTEXT]]
     consistency = cuts.motion_consistency(pair, around)
     value = float(pair.similarity * consistency)
     verdict = "cut" if cuts.is_cut(value) else "continuous"
