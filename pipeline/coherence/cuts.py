@@ -458,7 +458,11 @@ def motion_consistency(pair: PairMeasure, around: Sequence[PairMeasure | None]) 
     frames: a starved encoder freezes a pan for a frame or two and then catches up in one jump
     (H.264 at CRF 40 does this on low-contrast footage), which is not a cut.
     """
-    textured = [n.motion for n in around if n is not None and n.textured]
+    # Only context pairs whose own alignment holds (similarity above the cut threshold) say how
+    # the camera moves: the "motion" of a pair of unrelated frames is wherever noise peaked.
+    textured = [
+        n.motion for n in around if n is not None and n.textured and n.similarity >= CUT_THRESHOLD
+    ]
     if not pair.textured or not textured:
         # The motion of a structureless frame is noise, and without a measured neighbour there is
         # nothing to be consistent with: no evidence either way.

@@ -48,10 +48,10 @@ W_STABILITY = 0.2
 TERM_FLOOR = 0.001
 # Share of the continuity term a boundary keeps when it is a clean cut (continuity 0): a cut is a
 # legitimate edit, but the score must see it without asking the plan, so two plans of one video
-# score the same. Boundary term = CUT_CREDIT + (1 - CUT_CREDIT) * continuity. At 0.3 one cut among
-# three boundaries costs a good video ~7 % of its score, all cuts ~30 %, and noise with every
-# boundary cut still scores <= 0.2 (at 0.5 it reached 0.22: the credit bought noise back).
-CUT_CREDIT = 0.3
+# score the same. Boundary term = CUT_CREDIT + (1 - CUT_CREDIT) * continuity. At 0.25 one cut
+# among three boundaries costs a good video ~8 % of its score, all cuts ~30 %, and noise with every
+# boundary cut still scores <= 0.2 (at 0.3-0.5 the credit bought noise back over 0.2).
+CUT_CREDIT = 0.25
 # A scene whose mean style similarity to the others is below this gets a note.
 STYLE_DRIFT_NOTE = 0.5
 
