@@ -11,9 +11,10 @@ between two scenes carry on?* and *is there a cut inside this scene?* For a pair
    luminance and contrast-structure terms computed once over the whole overlap (global, not
    windowed: at 64 px the overlap *is* the window), times a chroma term (mean a*b* shift). A pan,
    however fast, aligns and scores ~1; another photo or another place scores low.
-3. **Motion consistency** with the neighbouring pairs: a continuous boundary moves like the frames
-   around it (or not at all). A jump to a similar-looking place (repetitive textures: coins, brick)
-   aligns well but moves unlike its neighbours, which is what gives it away.
+3. **Motion consistency** with the pairs around it (CONTEXT either side): a continuous boundary
+   moves like the frames around it, or not at all, or catches up a frozen frame or two. A jump to
+   a similar-looking place (repetitive textures: coins, brick) aligns well but moves unlike its
+   neighbours, which is what gives it away.
 
 ``continuity = similarity x motion consistency``; a pair is a cut when continuity is below
 ``CUT_THRESHOLD``, calibrated on labelled real footage (docs/coherence-score.md).
@@ -52,7 +53,6 @@ ALIGNED = 0.9
 # then 2.5 % refinement around the best. Faster zooms are rare and look like cuts to people too.
 ZOOM_STEPS = (1 / 1.05, 1.05, 1 / 1.1, 1.1, 1 / 1.15, 1.15)
 ZOOM_REFINE = 1.025
-STRUCTURE_SIGMA = 0.0  # px at MOTION_SIZE (see ``smooth``)
 HINT_SLACK = 0.03  # see ``_prefer_hint``
 TIE_MARGIN = 0.005
 # A hinted motion (standing still, or a neighbour's) that explains a pair this well is taken
@@ -116,7 +116,6 @@ class PairMeasure:
     brightness: float  # mean luma change over the overlap, y - x (0-255)
     mean_luma: float  # mean luma of the overlap in x (0-255)
     chroma_shift: float  # CIELAB a*b* distance of the overlap's mean colours
-    residual: float  # mean |luma change| left after motion and brightness (0-255)
     textured: bool  # enough structure for the motion to mean something
 
 
@@ -200,19 +199,6 @@ def _zoomed(image: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
     )
     valid = ~np.isnan(out)
     return np.where(valid, out, 0.0).astype(np.float32), valid
-
-
-def smooth(luma: np.ndarray) -> np.ndarray:
-    """Gaussian low-pass (STRUCTURE_SIGMA px) of one luma frame or a T x h x w stack.
-
-    Structure is compared at this scale, not pixel by pixel: a low-bitrate re-encode wipes the
-    finest detail, and on low-contrast photos (a retina) that detail *was* the structure: a
-    CRF-35 re-encode took a continuous boundary from 0.99 to 0.45 unsmoothed, 0.97 smoothed.
-    """
-    if not STRUCTURE_SIGMA:
-        return luma
-    sigma = (0.0, STRUCTURE_SIGMA, STRUCTURE_SIGMA) if luma.ndim == 3 else STRUCTURE_SIGMA
-    return ndimage.gaussian_filter(luma, sigma, mode="nearest")
 
 
 def _structure(a: np.ndarray, b: np.ndarray) -> float:
@@ -367,7 +353,7 @@ def measure_pair(
 ) -> PairMeasure:
     """Motion-compensated comparison of two small float RGB frames (0-255) of one shape."""
     x, y = x_rgb @ LUMA, y_rgb @ LUMA
-    best = align(smooth(x), smooth(y), hints, spectra_xy)
+    best = align(x, y, hints, spectra_xy)
     parts = _moved_parts(x_rgb, y_rgb, best)
     if parts is None:  # nothing overlaps at any candidate: compare the frames as they are
         best, parts = _Candidate(-1.0, 0.0, 0.0, 1.0), (x_rgb.reshape(-1, 3), y_rgb.reshape(-1, 3))
@@ -385,7 +371,6 @@ def measure_pair(
         brightness=mean_b - mean_a,
         mean_luma=mean_a,
         chroma_shift=shift,
-        residual=float(np.mean(np.abs(b - a - (mean_b - mean_a)))),
         # Judged on the whole frames: an overlap of plain sky says nothing about how the rest of
         # the picture moved, and a jump between two skies must still be judged on its motion.
         textured=bool(min(x.std(), y.std()) >= FLAT_SIGMA),
@@ -406,7 +391,7 @@ def clip_pairs(small: np.ndarray) -> list[PairMeasure]:
     """
     if len(small) < 2:
         return []
-    spec = spectra(smooth(small @ LUMA))
+    spec = spectra(small @ LUMA)
     pairs: list[PairMeasure] = []
     for i in range(len(small) - 1):
         hints = [pairs[-1].motion] if pairs else []
@@ -446,9 +431,7 @@ def boundary_pair(
 
 def _steps(motion: Motion) -> list[Motion]:
     """The motion over 1..CATCH_UP frames: what a pair shows when frames before it froze."""
-    return [
-        Motion(k * motion.dx, k * motion.dy, motion.scale**k) for k in range(1, CATCH_UP + 1)
-    ]
+    return [Motion(k * motion.dx, k * motion.dy, motion.scale**k) for k in range(1, CATCH_UP + 1)]
 
 
 def motion_consistency(pair: PairMeasure, around: Sequence[PairMeasure | None]) -> float:
