@@ -414,9 +414,21 @@ def neighbours(pairs: Sequence[PairMeasure], i: int, reach: int = 1) -> list[Pai
     return [*pairs[max(0, i - reach) : i][::-1], *pairs[i + 1 : i + 1 + reach]]
 
 
+def same_shot(pairs: Sequence[PairMeasure]) -> list[PairMeasure]:
+    """The leading pairs (nearest first) up to the first that does not align: beyond a cut the
+    camera belongs to another shot and says nothing about this one's motion."""
+    shot = []
+    for pair in pairs:
+        if pair.similarity < CUT_THRESHOLD:
+            break
+        shot.append(pair)
+    return shot
+
+
 def context(pairs: Sequence[PairMeasure], i: int) -> list[PairMeasure]:
-    """What pair ``i``'s motion is judged against: CONTEXT pairs either side."""
-    return neighbours(pairs, i, CONTEXT)
+    """What pair ``i``'s motion is judged against: up to CONTEXT pairs either side, same shot."""
+    before = pairs[max(0, i - CONTEXT) : i][::-1]
+    return [*same_shot(before), *same_shot(pairs[i + 1 : i + 1 + CONTEXT])]
 
 
 def boundary_pair(

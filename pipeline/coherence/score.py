@@ -301,7 +301,10 @@ def _boundary_score(before: _Scene, after: _Scene, style_sim: float) -> Boundary
     last = before.pairs[-1] if before.pairs else None
     first = after.pairs[0] if after.pairs else None
     pair = cuts.boundary_pair(before.clip.small[-1], after.clip.small[0], last, first)
-    around = [*before.pairs[-cuts.CONTEXT :][::-1], *after.pairs[: cuts.CONTEXT]]
+    around = [
+        *cuts.same_shot(before.pairs[-cuts.CONTEXT :][::-1]),
+        *cuts.same_shot(after.pairs[: cuts.CONTEXT]),
+    ]
     consistency = cuts.motion_consistency(pair, around)
     value = float(pair.similarity * consistency)
     verdict = "cut" if cuts.is_cut(value) else "continuous"
