@@ -384,10 +384,12 @@ def measure_pair(
 # =================================================================================================
 
 
-def clip_pairs(small: np.ndarray) -> list[PairMeasure]:
+def clip_pairs(small: np.ndarray, first_hints: Sequence[Motion] = ()) -> list[PairMeasure]:
     """Every consecutive pair of a clip's frames (T x h x w x 3).
 
-    Each pair is first aligned with the previous pair's motion as a hint; a pair that then looks
+    Each pair is first aligned with the previous pair's motion as a hint (the first pair with
+    ``first_hints``: the previous scene's last motion, for a pan that carries on across scenes
+    into plain background, where phase correlation alone loses it); a pair that then looks
     discontinuous is aligned again with both neighbours' motion, and keeps whichever reading is
     more continuous (a zoom read as a shift on its first pair is corrected by the next pair).
     """
@@ -396,7 +398,7 @@ def clip_pairs(small: np.ndarray) -> list[PairMeasure]:
     spec = spectra(small @ LUMA)
     pairs: list[PairMeasure] = []
     for i in range(len(small) - 1):
-        hints = [pairs[-1].motion] if pairs else []
+        hints = [pairs[-1].motion] if pairs else list(first_hints)
         pairs.append(measure_pair(small[i], small[i + 1], hints, (spec[i], spec[i + 1])))
     for i, pair in enumerate(pairs):
         around = context(pairs, i)

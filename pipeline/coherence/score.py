@@ -258,8 +258,11 @@ class _Scene:
     cut_pairs: list[int]
 
 
-def _analyse(index: int, continuous: bool | None, clip: ClipFrames) -> _Scene:
-    pairs = cuts.clip_pairs(clip.small)
+def _analyse(
+    index: int, continuous: bool | None, clip: ClipFrames, previous: _Scene | None
+) -> _Scene:
+    carried = [previous.pairs[-1].motion] if previous and previous.pairs else []
+    pairs = cuts.clip_pairs(clip.small, carried)
     cut_pairs = [
         i
         for i in range(len(pairs))
@@ -384,13 +387,14 @@ def score_frames(scenes: Sequence[SceneFrames], *, samples_per_scene: int = 8) -
     """Score in-memory frames (every frame of each scene, in order). The array entry point."""
     if not scenes:
         raise CoherenceError("no scenes to score: a coherence report needs at least one clip")
-    analysed = []
-    for scene in scenes:
+    analysed: list[_Scene] = []
+    for scene in sorted(scenes, key=lambda s: s.index):
         try:
             clip = clip_from_frames(scene.frames, scene.fps, samples_per_scene)
         except CoherenceError as exc:
             raise CoherenceError(f"scene {scene.index + 1}: {exc}") from exc
-        analysed.append(_analyse(scene.index, scene.continuous, clip))
+        previous = analysed[-1] if analysed else None
+        analysed.append(_analyse(scene.index, scene.continuous, clip, previous))
     return _report(analysed)
 
 
@@ -403,13 +407,14 @@ def score_clips(clips: Sequence[SceneClip], *, samples_per_scene: int = 8) -> Co
         raise CoherenceError("no clips to score: a coherence report needs at least one clip")
     if samples_per_scene < 2:
         raise CoherenceError("samples_per_scene must be at least 2 (first and last frame)")
-    analysed = []
-    for clip in clips:
+    analysed: list[_Scene] = []
+    for clip in sorted(clips, key=lambda c: c.index):
         try:
             frames = read_clip(Path(clip.path), samples_per_scene)
         except CoherenceError as exc:
             raise CoherenceError(f"scene {clip.index + 1}: {exc}") from exc
-        analysed.append(_analyse(clip.index, clip.continuous, frames))
+        previous = analysed[-1] if analysed else None
+        analysed.append(_analyse(clip.index, clip.continuous, frames, previous))
     return _report(analysed)
 
 
