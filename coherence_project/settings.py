@@ -174,6 +174,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # A coherence boundary's planned kind and its seen verdict share one choice set.
+    "ENUM_NAME_OVERRIDES": {"BoundaryKindEnum": ["continuous", "cut"]},
 }
 
 LOGGING = {
