@@ -6,7 +6,7 @@ between two scenes carry on?* and *is there a cut inside this scene?* For a pair
 1. **Global motion** (translation, and zoom when translation alone does not explain y): phase
    correlation of Hann-windowed luma at MOTION_SIZE; the best of its four strongest peaks, the
    neighbouring pairs' motion and "no motion" is kept, with a sub-pixel (parabolic) refinement.
-   A zoom search (scale 0.83-1.2) runs only when translation leaves the pair unexplained.
+   A zoom search (up to ±15 % per frame) runs only when translation leaves the pair unexplained.
 2. **Similarity after motion compensation** over the overlap of x and the moved y: SSIM's
    luminance and contrast-structure terms computed once over the whole overlap (global, not
    windowed: at 64 px the overlap *is* the window), times a chroma term (mean a*b* shift). A pan,
@@ -102,10 +102,10 @@ class Motion:
 
     @property
     def speed(self) -> float:
-        return self.distance(STILL_MOTION)
+        return self.distance(STILL)
 
 
-STILL = STILL_MOTION = Motion()
+STILL = Motion()
 
 
 @dataclass(frozen=True)
