@@ -6,8 +6,8 @@ Three terms, each in [0, 1]:
   ``style``);
 * **continuity** - whether each boundary carries on, measured on the frames around it after
   motion compensation (``cuts``). *Every* boundary is judged, whatever the plan says; a cut keeps
-  ``CUT_CREDIT`` of the term, so a video with cuts is less continuous than one without, but an
-  edit is not a failure;
+  ``CUT_CREDIT`` of the term (full credit from ``SEAMLESS``), so a video with cuts is less
+  continuous than one without, but an edit is not a failure;
 * **stability** - flicker, noise and cuts inside each scene (``stability``).
 
 ``score = exp((0.5 ln style + 0.3 ln continuity + 0.2 ln stability) / sum(weights used))``, a
@@ -52,6 +52,10 @@ TERM_FLOOR = 0.001
 # among three boundaries costs a good video ~8 % of its score, all cuts ~30 %, and noise with every
 # boundary cut still scores <= 0.2 (at 0.3-0.5 the credit bought noise back over 0.2).
 CUT_CREDIT = 0.25
+# Continuity from which a boundary earns full credit. Continuous boundaries of clean footage
+# measure 0.90-1.00, and a low-bitrate re-encode takes them down by up to 0.05-0.08 (codec
+# detail, not discontinuity); without this shoulder that alone moved scores by 0.01-0.02.
+SEAMLESS = 0.9
 # A scene whose mean style similarity to the others is below this gets a note.
 STYLE_DRIFT_NOTE = 0.5
 
@@ -240,11 +244,17 @@ def combine(style_term: float, continuity: float | None, stability_term: float) 
     return float(min(1.0, max(0.0, math.exp(log_mean))))
 
 
+def boundary_credit(continuity: float) -> float:
+    """What one boundary adds to the continuity term: CUT_CREDIT for a clean cut, 1 from SEAMLESS
+    up, linear between."""
+    return CUT_CREDIT + (1.0 - CUT_CREDIT) * min(1.0, continuity / SEAMLESS)
+
+
 def continuity_term(boundaries: Sequence[BoundaryScore]) -> float | None:
-    """Mean boundary credit, CUT_CREDIT + (1 - CUT_CREDIT) * continuity; None without boundaries."""
+    """Mean boundary credit over all boundaries; None without boundaries."""
     if not boundaries:
         return None
-    return _fsum_mean(CUT_CREDIT + (1.0 - CUT_CREDIT) * b.continuity for b in boundaries)
+    return _fsum_mean(boundary_credit(b.continuity) for b in boundaries)
 
 
 @dataclass(frozen=True)
