@@ -19,6 +19,7 @@ import argparse
 import importlib.util
 import random
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +45,7 @@ def _v1_scorer(path: Path) -> Callable[[list[Path]], tuple[float, float]]:
     spec = importlib.util.spec_from_file_location("coherence_v1", path)
     assert spec and spec.loader
     module: ModuleType = importlib.util.module_from_spec(spec)
+    sys.modules["coherence_v1"] = module  # dataclasses look their module up while defining
     spec.loader.exec_module(module)
 
     def score(paths: list[Path]) -> tuple[float, float]:

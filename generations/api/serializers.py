@@ -458,7 +458,8 @@ class SceneScoreSerializer(serializers.Serializer):
         required=False, help_text="Brightness jitter after motion compensation (0.1 = 10 %)."
     )
     noise = serializers.FloatField(
-        required=False, help_text="Motion-compensated frame-to-frame residual, 0-255 luma."
+        required=False,
+        help_text="1 - motion-compensated similarity of consecutive frames (0 = all explained).",
     )
     internal_cuts = serializers.ListField(
         child=serializers.FloatField(),

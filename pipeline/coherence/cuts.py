@@ -6,14 +6,15 @@ between two scenes carry on?* and *is there a cut inside this scene?* For a pair
 1. **Global motion** (translation, and zoom when translation alone does not explain y): phase
    correlation of Hann-windowed luma at MOTION_SIZE; the best of its four strongest peaks, the
    neighbouring pairs' motion and "no motion" is kept, with a sub-pixel (parabolic) refinement.
-   A zoom search (scale 0.83-1.2) runs only when translation leaves the pair unexplained.
+   A zoom search (up to ±15 % per frame) runs only when translation leaves the pair unexplained.
 2. **Similarity after motion compensation** over the overlap of x and the moved y: SSIM's
    luminance and contrast-structure terms computed once over the whole overlap (global, not
    windowed: at 64 px the overlap *is* the window), times a chroma term (mean a*b* shift). A pan,
    however fast, aligns and scores ~1; another photo or another place scores low.
-3. **Motion consistency** with the neighbouring pairs: a continuous boundary moves like the frames
-   around it (or not at all). A jump to a similar-looking place (repetitive textures: coins, brick)
-   aligns well but moves unlike its neighbours, which is what gives it away.
+3. **Motion consistency** with the pairs around it (CONTEXT either side): a continuous boundary
+   moves like the frames around it, or not at all, or catches up a frozen frame or two. A jump to
+   a similar-looking place (repetitive textures: coins, brick) aligns well but moves unlike its
+   neighbours, which is what gives it away.
 
 ``continuity = similarity x motion consistency``; a pair is a cut when continuity is below
 ``CUT_THRESHOLD``, calibrated on labelled real footage (docs/coherence-score.md).
@@ -52,6 +53,7 @@ ALIGNED = 0.9
 # then 2.5 % refinement around the best. Faster zooms are rare and look like cuts to people too.
 ZOOM_STEPS = (1 / 1.05, 1.05, 1 / 1.1, 1.1, 1 / 1.15, 1.15)
 ZOOM_REFINE = 1.025
+HINT_SLACK = 0.03  # see ``_prefer_hint``
 TIE_MARGIN = 0.005
 # A hinted motion (standing still, or a neighbour's) that explains a pair this well is taken
 # without phase correlation: most pairs of real footage move like their predecessor, and this
@@ -59,6 +61,10 @@ TIE_MARGIN = 0.005
 HINT_GOOD = 0.97
 # A pair less continuous than this is aligned a second time with both neighbours' motion.
 RECHECK = 0.9
+# Pairs either side whose motion a pair is judged against, and how many frames of their motion a
+# catch-up jump may carry (see ``motion_consistency``).
+CONTEXT = 4
+CATCH_UP = 3
 MIN_OVERLAP = 0.25  # of the frame: smaller overlaps are not trusted as an alignment
 
 # --- motion consistency --------------------------------------------------------------------------
@@ -66,7 +72,7 @@ MIN_OVERLAP = 0.25  # of the frame: smaller overlaps are not trusted as an align
 # closest of its neighbours' motions (or none) at which consistency halves, plus MOTION_SLACK of
 # the neighbour's own speed: a fast pan's steps are measured less precisely (a 15 %/frame pan
 # over sky reads 0.11-0.16), a slow one's to 0.005. A jump cut inside one photo moves by 0.3+.
-MOTION_TOL = 0.08
+MOTION_TOL = 0.12
 MOTION_SLACK = 0.5
 # A zoom step of 10 % weighs like a shift of 5 % of the frame: scale is estimated on a 2.5 % grid
 # and trades off against translation when a pair has little structure.
@@ -75,8 +81,10 @@ ZOOM_WEIGHT = 0.5
 # pairs it otherwise "explains" codec noise with a spurious 5-10 % zoom.
 ZOOM_GAIN = 0.02
 # Below this luma standard deviation (0-255) a frame has too little structure for its motion to
-# be measured (sky, a wall): motion consistency is then not judged.
-FLAT_SIGMA = 4.0
+# be measured (sky, a wall): motion consistency is then not judged. Sky with grain and a sliver of
+# horizon measures 4-6, and its "motion" then reads 0 while the camera pans at 12 %/frame (at 4,
+# such a pan read as a cut the moment a rocket entered the frame).
+FLAT_SIGMA = 8.0
 
 
 @dataclass(frozen=True)
@@ -94,10 +102,10 @@ class Motion:
 
     @property
     def speed(self) -> float:
-        return self.distance(STILL_MOTION)
+        return self.distance(STILL)
 
 
-STILL = STILL_MOTION = Motion()
+STILL = Motion()
 
 
 @dataclass(frozen=True)
@@ -110,7 +118,6 @@ class PairMeasure:
     brightness: float  # mean luma change over the overlap, y - x (0-255)
     mean_luma: float  # mean luma of the overlap in x (0-255)
     chroma_shift: float  # CIELAB a*b* distance of the overlap's mean colours
-    residual: float  # mean |luma change| left after motion and brightness (0-255)
     textured: bool  # enough structure for the motion to mean something
 
 
@@ -275,7 +282,24 @@ def align(
         for scale in (centre * ZOOM_REFINE, centre / ZOOM_REFINE):
             tried[scale] = _try_scale(x, y, spec, scale, shifts)
     zoomed = max(tried.values(), key=lambda c: c.structure)
-    return zoomed if zoomed.structure > best.structure + ZOOM_GAIN else best
+    chosen = zoomed if zoomed.structure > best.structure + ZOOM_GAIN else best
+    return _prefer_hint(x, y, hints, chosen)
+
+
+def _prefer_hint(
+    x: np.ndarray, y: np.ndarray, hints: Sequence[Motion], chosen: _Candidate
+) -> _Candidate:
+    """A neighbour's exact motion (zoom included) when it explains the pair within HINT_SLACK
+    of the best alignment found: on weak or compressed texture the structure is nearly flat
+    around the true motion, and the free search then wanders to a motion its neighbours
+    contradict. A jump cut is not rescued: at the neighbours' motion it does not align at all."""
+    h, w = x.shape
+    for motion in hints:
+        xs, valid = (x, None) if motion.scale == 1.0 else _zoomed(x, motion.scale)
+        value = _score_shift(xs, y, valid, motion.dy * h, motion.dx * w)
+        if value is not None and value >= chosen.structure - HINT_SLACK:
+            chosen = _Candidate(value, motion.dy * h, motion.dx * w, motion.scale)
+    return chosen
 
 
 # =================================================================================================
@@ -338,7 +362,7 @@ def measure_pair(
     a, b = parts[0] @ LUMA, parts[1] @ LUMA
     mean_a, mean_b = float(a.mean()), float(b.mean())
     luminance = (2 * mean_a * mean_b + C1) / (mean_a**2 + mean_b**2 + C1)
-    structure = max(0.0, _structure(a, b))
+    structure = max(0.0, best.structure)
     shift = _chroma_shift(*parts)
     chroma = 1.0 / (1.0 + (shift / AB_HALF) ** 2)
     h, w = x.shape
@@ -349,7 +373,6 @@ def measure_pair(
         brightness=mean_b - mean_a,
         mean_luma=mean_a,
         chroma_shift=shift,
-        residual=float(np.mean(np.abs(b - a - (mean_b - mean_a)))),
         # Judged on the whole frames: an overlap of plain sky says nothing about how the rest of
         # the picture moved, and a jump between two skies must still be judged on its motion.
         textured=bool(min(x.std(), y.std()) >= FLAT_SIGMA),
@@ -361,10 +384,12 @@ def measure_pair(
 # =================================================================================================
 
 
-def clip_pairs(small: np.ndarray) -> list[PairMeasure]:
+def clip_pairs(small: np.ndarray, first_hints: Sequence[Motion] = ()) -> list[PairMeasure]:
     """Every consecutive pair of a clip's frames (T x h x w x 3).
 
-    Each pair is first aligned with the previous pair's motion as a hint; a pair that then looks
+    Each pair is first aligned with the previous pair's motion as a hint (the first pair with
+    ``first_hints``: the previous scene's last motion, for a pan that carries on across scenes
+    into plain background, where phase correlation alone loses it); a pair that then looks
     discontinuous is aligned again with both neighbours' motion, and keeps whichever reading is
     more continuous (a zoom read as a shift on its first pair is corrected by the next pair).
     """
@@ -373,21 +398,39 @@ def clip_pairs(small: np.ndarray) -> list[PairMeasure]:
     spec = spectra(small @ LUMA)
     pairs: list[PairMeasure] = []
     for i in range(len(small) - 1):
-        hints = [pairs[-1].motion] if pairs else []
+        hints = [pairs[-1].motion] if pairs else list(first_hints)
         pairs.append(measure_pair(small[i], small[i + 1], hints, (spec[i], spec[i + 1])))
     for i, pair in enumerate(pairs):
-        around = neighbours(pairs, i)
+        around = context(pairs, i)
         if continuity(pair, around) >= RECHECK:
             continue
-        hints = [n.motion for n in around if n is not None]
+        hints = [n.motion for n in neighbours(pairs, i)]
         again = measure_pair(small[i], small[i + 1], hints, (spec[i], spec[i + 1]))
         if continuity(again, around) > continuity(pair, around):
             pairs[i] = again
     return pairs
 
 
-def neighbours(pairs: Sequence[PairMeasure], i: int) -> tuple[PairMeasure | None, ...]:
-    return (pairs[i - 1] if i > 0 else None, pairs[i + 1] if i + 1 < len(pairs) else None)
+def neighbours(pairs: Sequence[PairMeasure], i: int, reach: int = 1) -> list[PairMeasure]:
+    """The pairs up to ``reach`` either side of pair ``i`` (nearest first on each side)."""
+    return [*pairs[max(0, i - reach) : i][::-1], *pairs[i + 1 : i + 1 + reach]]
+
+
+def same_shot(pairs: Sequence[PairMeasure]) -> list[PairMeasure]:
+    """The leading pairs (nearest first) up to the first that does not align: beyond a cut the
+    camera belongs to another shot and says nothing about this one's motion."""
+    shot = []
+    for pair in pairs:
+        if pair.similarity < CUT_THRESHOLD:
+            break
+        shot.append(pair)
+    return shot
+
+
+def context(pairs: Sequence[PairMeasure], i: int) -> list[PairMeasure]:
+    """What pair ``i``'s motion is judged against: up to CONTEXT pairs either side, same shot."""
+    before = pairs[max(0, i - CONTEXT) : i][::-1]
+    return [*same_shot(before), *same_shot(pairs[i + 1 : i + 1 + CONTEXT])]
 
 
 def boundary_pair(
@@ -402,14 +445,28 @@ def boundary_pair(
     return measure_pair(last, first, hints)
 
 
-def motion_consistency(pair: PairMeasure, neighbours: Sequence[PairMeasure | None]) -> float:
-    """How well the pair's motion matches a neighbour's (or standing still), in (0, 1]."""
-    textured = [n.motion for n in neighbours if n is not None and n.textured]
+def _steps(motion: Motion) -> list[Motion]:
+    """The motion over 1..CATCH_UP frames: what a pair shows when frames before it froze."""
+    return [Motion(k * motion.dx, k * motion.dy, motion.scale**k) for k in range(1, CATCH_UP + 1)]
+
+
+def motion_consistency(pair: PairMeasure, around: Sequence[PairMeasure | None]) -> float:
+    """How well the pair's motion matches its context's (or standing still), in (0, 1].
+
+    Candidates are standing still and every textured context pair's motion over 1 to CATCH_UP
+    frames: a starved encoder freezes a pan for a frame or two and then catches up in one jump
+    (H.264 at CRF 40 does this on low-contrast footage), which is not a cut.
+    """
+    # Only context pairs whose own alignment holds (similarity above the cut threshold) say how
+    # the camera moves: the "motion" of a pair of unrelated frames is wherever noise peaked.
+    textured = [
+        n.motion for n in around if n is not None and n.textured and n.similarity >= CUT_THRESHOLD
+    ]
     if not pair.textured or not textured:
         # The motion of a structureless frame is noise, and without a measured neighbour there is
         # nothing to be consistent with: no evidence either way.
         return 1.0
-    error = min(pair.motion.distance(m) for m in [STILL, *textured])
+    error = min(pair.motion.distance(m) for n in textured for m in [STILL, *_steps(n)])
     tolerance = MOTION_TOL + MOTION_SLACK * max(m.speed for m in textured)
     return 1.0 / (1.0 + (error / tolerance) ** 2)
 
@@ -427,7 +484,7 @@ def internal_cuts(pairs: Sequence[PairMeasure], fps: float) -> list[tuple[float,
     """(time in seconds of the first frame after the cut, continuity) of every cut in a clip."""
     found = []
     for i, pair in enumerate(pairs):
-        value = continuity(pair, neighbours(pairs, i))
+        value = continuity(pair, context(pairs, i))
         if is_cut(value):
             found.append(((i + 1) / fps, value))
     return found

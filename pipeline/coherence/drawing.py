@@ -149,7 +149,7 @@ def _scene_lines(r: CoherenceReport) -> list[str]:
         lines.append(
             f"{s.index + 1:>5}  {_fmt(s.style_to_first):>11}  {_fmt(s.style_to_prev):>10}  "
             f"{_fmt(s.style_mean):>9}  {_fmt(s.stability):>9}  {s.flicker:>7.3f}  "
-            f"{s.noise:>5.2f}  {cuts}"
+            f"{s.noise:>5.3f}  {cuts}"
         )
     return lines
 

@@ -6,8 +6,8 @@ Three terms, each in [0, 1]:
   ``style``);
 * **continuity** - whether each boundary carries on, measured on the frames around it after
   motion compensation (``cuts``). *Every* boundary is judged, whatever the plan says; a cut keeps
-  ``CUT_CREDIT`` of the term, so a video with cuts is less continuous than one without, but an
-  edit is not a failure;
+  ``CUT_CREDIT`` of the term (full credit from ``SEAMLESS``), so a video with cuts is less
+  continuous than one without, but an edit is not a failure;
 * **stability** - flicker, noise and cuts inside each scene (``stability``).
 
 ``score = exp((0.5 ln style + 0.3 ln continuity + 0.2 ln stability) / sum(weights used))``, a
@@ -48,10 +48,14 @@ W_STABILITY = 0.2
 TERM_FLOOR = 0.001
 # Share of the continuity term a boundary keeps when it is a clean cut (continuity 0): a cut is a
 # legitimate edit, but the score must see it without asking the plan, so two plans of one video
-# score the same. Boundary term = CUT_CREDIT + (1 - CUT_CREDIT) * continuity. At 0.3 one cut among
-# three boundaries costs a good video ~7 % of its score, all cuts ~30 %, and noise with every
-# boundary cut still scores <= 0.2 (at 0.5 it reached 0.22: the credit bought noise back).
-CUT_CREDIT = 0.3
+# score the same. Boundary term = CUT_CREDIT + (1 - CUT_CREDIT) * continuity. At 0.25 one cut
+# among three boundaries costs a good video ~8 % of its score, all cuts ~30 %, and noise with every
+# boundary cut still scores <= 0.2 (at 0.3-0.5 the credit bought noise back over 0.2).
+CUT_CREDIT = 0.25
+# Continuity from which a boundary earns full credit. Continuous boundaries of clean footage
+# measure 0.90-1.00, and a low-bitrate re-encode takes them down by up to 0.05-0.08 (codec
+# detail, not discontinuity); without this shoulder that alone moved scores by 0.01-0.02.
+SEAMLESS = 0.9
 # A scene whose mean style similarity to the others is below this gets a note.
 STYLE_DRIFT_NOTE = 0.5
 
@@ -93,7 +97,7 @@ class SceneScore:
     style_mean: float  # mean similarity to every other scene (the value that enters ``style``)
     stability: float
     flicker: float  # relative brightness jitter after motion compensation (0.1 = 10 %)
-    noise: float  # motion-compensated frame-to-frame residual, 0-255 luma
+    noise: float  # 1 - motion-compensated similarity of consecutive frames (0 = all explained)
     internal_cuts: list[float]  # seconds from the clip's start of every cut inside the scene
     lab_mean: list[float]
     lab_std: list[float]
@@ -240,11 +244,17 @@ def combine(style_term: float, continuity: float | None, stability_term: float) 
     return float(min(1.0, max(0.0, math.exp(log_mean))))
 
 
+def boundary_credit(continuity: float) -> float:
+    """What one boundary adds to the continuity term: CUT_CREDIT for a clean cut, 1 from SEAMLESS
+    up, linear between."""
+    return CUT_CREDIT + (1.0 - CUT_CREDIT) * min(1.0, continuity / SEAMLESS)
+
+
 def continuity_term(boundaries: Sequence[BoundaryScore]) -> float | None:
-    """Mean boundary credit, CUT_CREDIT + (1 - CUT_CREDIT) * continuity; None without boundaries."""
+    """Mean boundary credit over all boundaries; None without boundaries."""
     if not boundaries:
         return None
-    return _fsum_mean(CUT_CREDIT + (1.0 - CUT_CREDIT) * b.continuity for b in boundaries)
+    return _fsum_mean(boundary_credit(b.continuity) for b in boundaries)
 
 
 @dataclass(frozen=True)
@@ -258,12 +268,15 @@ class _Scene:
     cut_pairs: list[int]
 
 
-def _analyse(index: int, continuous: bool | None, clip: ClipFrames) -> _Scene:
-    pairs = cuts.clip_pairs(clip.small)
+def _analyse(
+    index: int, continuous: bool | None, clip: ClipFrames, previous: _Scene | None
+) -> _Scene:
+    carried = [previous.pairs[-1].motion] if previous and previous.pairs else []
+    pairs = cuts.clip_pairs(clip.small, carried)
     cut_pairs = [
         i
         for i in range(len(pairs))
-        if cuts.is_cut(cuts.continuity(pairs[i], cuts.neighbours(pairs, i)))
+        if cuts.is_cut(cuts.continuity(pairs[i], cuts.context(pairs, i)))
     ]
     return _Scene(index, continuous, clip, pairs, cut_pairs)
 
@@ -298,8 +311,13 @@ def _scene_score(i: int, scene: _Scene, sim: np.ndarray, lab: style.SceneFeature
 
 
 def _boundary_score(before: _Scene, after: _Scene, style_sim: float) -> BoundaryScore:
-    around = (before.pairs[-1] if before.pairs else None, after.pairs[0] if after.pairs else None)
-    pair = cuts.boundary_pair(before.clip.small[-1], after.clip.small[0], *around)
+    last = before.pairs[-1] if before.pairs else None
+    first = after.pairs[0] if after.pairs else None
+    pair = cuts.boundary_pair(before.clip.small[-1], after.clip.small[0], last, first)
+    around = [
+        *cuts.same_shot(before.pairs[-cuts.CONTEXT :][::-1]),
+        *cuts.same_shot(after.pairs[: cuts.CONTEXT]),
+    ]
     consistency = cuts.motion_consistency(pair, around)
     value = float(pair.similarity * consistency)
     verdict = "cut" if cuts.is_cut(value) else "continuous"
@@ -379,13 +397,14 @@ def score_frames(scenes: Sequence[SceneFrames], *, samples_per_scene: int = 8) -
     """Score in-memory frames (every frame of each scene, in order). The array entry point."""
     if not scenes:
         raise CoherenceError("no scenes to score: a coherence report needs at least one clip")
-    analysed = []
-    for scene in scenes:
+    analysed: list[_Scene] = []
+    for scene in sorted(scenes, key=lambda s: s.index):
         try:
             clip = clip_from_frames(scene.frames, scene.fps, samples_per_scene)
         except CoherenceError as exc:
             raise CoherenceError(f"scene {scene.index + 1}: {exc}") from exc
-        analysed.append(_analyse(scene.index, scene.continuous, clip))
+        previous = analysed[-1] if analysed else None
+        analysed.append(_analyse(scene.index, scene.continuous, clip, previous))
     return _report(analysed)
 
 
@@ -398,13 +417,14 @@ def score_clips(clips: Sequence[SceneClip], *, samples_per_scene: int = 8) -> Co
         raise CoherenceError("no clips to score: a coherence report needs at least one clip")
     if samples_per_scene < 2:
         raise CoherenceError("samples_per_scene must be at least 2 (first and last frame)")
-    analysed = []
-    for clip in clips:
+    analysed: list[_Scene] = []
+    for clip in sorted(clips, key=lambda c: c.index):
         try:
             frames = read_clip(Path(clip.path), samples_per_scene)
         except CoherenceError as exc:
             raise CoherenceError(f"scene {clip.index + 1}: {exc}") from exc
-        analysed.append(_analyse(clip.index, clip.continuous, frames))
+        previous = analysed[-1] if analysed else None
+        analysed.append(_analyse(clip.index, clip.continuous, frames, previous))
     return _report(analysed)
 
 

@@ -7,8 +7,11 @@ a pan or zoom is not instability, and split in two:
 * **flicker** - brightness jitter: the relative change of mean luma over the aligned overlap,
   minus its local median (a steady fade or exposure ramp is not flicker; a +/-10 % alternation
   is 10 % flicker);
-* **noise** - what is left per pixel after motion and brightness (0-255 luma at 64 px): i.i.d.
-  noise, boiling textures, morphing artefacts.
+* **noise** - what motion does not explain: 1 - the motion-compensated similarity of consecutive
+  frames (``PairMeasure.similarity``), averaged over the scene: i.i.d. noise, boiling textures,
+  morphing artefacts. Relative to the picture's own structure, so plain sky with codec noise is
+  not "noisy" and noise cannot hide behind a lucky alignment (a per-pixel residual could: H.264
+  blurs noise, and the alignment search then finds shifts that halve the residual).
 
 Both have a dead zone below which a scene is simply stable: without it, a low-bitrate re-encode
 (which smooths exactly these small changes) would *raise* stability, rewarding codec smoothing.
@@ -31,10 +34,11 @@ FLICKER_ZERO = 0.25
 # Luma offset in the relative change, so near-black frames (mean 2-10) do not read tiny absolute
 # changes as huge relative ones.
 DARK_OFFSET = 16.0
-# Motion-compensated residual, 0-255 luma at 64 px: none below 4 (local-model clips 1-3, pans over
-# photos 1-4 after alignment), zero at 20 (full-range noise at 128x72 measures ~40, at 256x144 ~20).
-NOISE_FREE = 6.0
-NOISE_ZERO = 24.0
+# Unexplained change: none below 0.08 (local-model clips 0.00-0.01, pans and zooms over photos
+# 0.00-0.04, the same re-encoded at CRF 35 up to 0.07), zero stability at 0.3 (H.264-encoded noise
+# measures 0.3-0.45 even at its best spurious alignment).
+NOISE_FREE = 0.08
+NOISE_ZERO = 0.3
 # One cut inside a scene is a visible defect whatever the clip's length.
 CUT_PENALTY = 0.75
 MEDIAN_WINDOW = 2  # pairs either side for the local median of the brightness change
@@ -44,7 +48,7 @@ MEDIAN_WINDOW = 2  # pairs either side for the local median of the brightness ch
 class Stability:
     stability: float  # in [0, 1]
     flicker: float  # mean relative brightness jitter (0.1 = 10 %)
-    noise: float  # mean motion-compensated residual, 0-255 luma
+    noise: float  # 1 - mean motion-compensated similarity of consecutive frames
 
 
 def _ramp(value: float, free: float, zero: float) -> float:
@@ -70,6 +74,6 @@ def scene_stability(pairs: Sequence[PairMeasure], cut_pairs: Sequence[int] = ())
     cuts = set(cut_pairs)
     smooth = [p for i, p in enumerate(pairs) if i not in cuts]
     flicker = brightness_jitter(smooth)
-    noise = float(np.mean([p.residual for p in smooth])) if smooth else 0.0
+    noise = float(np.mean([1.0 - p.similarity for p in smooth])) if smooth else 0.0
     value = _ramp(flicker, FLICKER_FREE, FLICKER_ZERO) * _ramp(noise, NOISE_FREE, NOISE_ZERO)
     return Stability(float(value * CUT_PENALTY ** len(cuts)), flicker, noise)

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage
-from skimage.color import rgb2lab
 from skimage.filters import sobel
 
 # --- histogram layouts -------------------------------------------------------------------
@@ -23,6 +22,7 @@ AB_BINS = 16  # joint a*/b* histogram, per axis
 AB_RANGE = (-80.0, 80.0)  # covers nearly all sRGB chroma; outliers fall into the edge bins
 GRAD_BINS = 24
 HIST_SIGMA = 1.0  # bins of Gaussian smoothing of the colour histograms (see _smooth)
+EDGE_FLOOR = 0.01  # mean Sobel magnitude; photos measure 0.04-0.11, local-model scenes 0.03-0.04
 GRAD_MAX = 0.3  # Sobel magnitude of L*/100; larger values (hard edges, noise) share the last bin
 
 # --- distance -> similarity scales -------------------------------------------------------
@@ -86,7 +86,36 @@ def _half(channel: np.ndarray) -> np.ndarray:
 
 def features_of_rgb(samples: Sequence[np.ndarray]) -> SceneFeatures:
     """``scene_features`` of uint8 RGB samples (converted to CIELAB here)."""
-    return scene_features([rgb2lab(np.asarray(f, dtype=np.float64) / 255.0) for f in samples])
+    return scene_features([rgb8_to_lab(f) for f in samples])
+
+
+# sRGB (D65, 2° observer) -> CIELAB exactly as skimage.color.rgb2lab computes it, for uint8
+# input: the gamma curve becomes a 256-entry table and the rest runs in float32. Same values to
+# 1e-4 L*a*b* units, 4x faster: skimage's float64 path was a fifth of all scoring time.
+_LINEAR = np.where(
+    (v := np.arange(256) / 255.0) > 0.04045, ((v + 0.055) / 1.055) ** 2.4, v / 12.92
+).astype(np.float32)
+_RGB_TO_XYZ_WHITE = (
+    np.array(
+        [
+            [0.412453, 0.357580, 0.180423],
+            [0.212671, 0.715160, 0.072169],
+            [0.019334, 0.119193, 0.950227],
+        ]
+    )
+    / np.array([[0.95047], [1.0], [1.08883]])
+).astype(np.float32)
+
+
+def rgb8_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB of an HxWx3 uint8 sRGB image (float64 array, as skimage.color.rgb2lab returns)."""
+    t = _LINEAR[np.asarray(rgb, dtype=np.uint8)] @ _RGB_TO_XYZ_WHITE.T
+    f = np.where(t > 0.008856, np.cbrt(t), 7.787 * t + np.float32(16.0 / 116.0))
+    lab = np.empty(rgb.shape, dtype=np.float64)
+    lab[..., 0] = 116.0 * f[..., 1] - 16.0
+    lab[..., 1] = 500.0 * (f[..., 0] - f[..., 1])
+    lab[..., 2] = 200.0 * (f[..., 1] - f[..., 2])
+    return lab
 
 
 def scene_features(lab_frames: Sequence[np.ndarray]) -> SceneFeatures:
@@ -140,8 +169,10 @@ def histogram_similarity(a: SceneFeatures, b: SceneFeatures) -> float:
 
 def texture_similarity(a: SceneFeatures, b: SceneFeatures) -> float:
     hist = 1.0 - bhattacharyya_distance(a.hist_grad, b.hist_grad)
-    denom = a.edge_energy + b.edge_energy
-    energy = 1.0 - (abs(a.edge_energy - b.edge_energy) / denom if denom > 0 else 0.0)
+    # EDGE_FLOOR: two nearly textureless scenes have the same grain, whatever the ratio of their
+    # tiny edge energies (a smooth retina photo, 0.008, loses 25-45 % of it to a CRF-35 re-encode).
+    denom = a.edge_energy + b.edge_energy + EDGE_FLOOR
+    energy = 1.0 - abs(a.edge_energy - b.edge_energy) / denom
     return 0.5 * hist + 0.5 * energy
 
 

@@ -196,14 +196,13 @@ def _random_move(
 
 
 def _setup(rng: random.Random, short: bool = False) -> tuple[tuple[int, int], int, int, int]:
+    """Frame size, fps and the two scenes' frame counts (0.5-1.5 s; ``short``: 0.4-0.8 s and at
+    most 12 frames, so that fast moves stay inside the photo)."""
     size = rng.choice(SIZES)
     fps = rng.choice(FPS_CHOICES)
-    span = (0.4, 0.8) if short else (0.5, 1.5)
-    n_a = max(4, min(12, round(fps * rng.uniform(*span))) if short else 4)
-    n_b = max(4, min(12, round(fps * rng.uniform(*span))) if short else 4)
-    if not short:
-        n_a = max(4, round(fps * rng.uniform(*span)))
-        n_b = max(4, round(fps * rng.uniform(*span)))
+    span, cap = ((0.4, 0.8), 12) if short else ((0.5, 1.5), 10**6)
+    n_a = max(4, min(cap, round(fps * rng.uniform(*span))))
+    n_b = max(4, min(cap, round(fps * rng.uniform(*span))))
     return size, fps, n_a, n_b
 
 

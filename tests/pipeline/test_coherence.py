@@ -415,3 +415,48 @@ def test_table_lists_every_scene_and_boundary(report: CoherenceReport) -> None:
         numbered = f"{b.from_index + 1}->{b.to_index + 1}"
         assert any(numbered in line and b.kind in line for line in lines)
     assert f"score {report.score:.3f}" in table
+
+
+def test_a_stored_v1_report_still_renders(tmp_path: Path) -> None:
+    # Generations scored before v2 keep their coherence-v1 report; the admin and the staff page
+    # must still draw it (missing v2 keys get neutral defaults).
+    v1 = {
+        "score": 0.87,
+        "style": 0.8,
+        "continuity": 0.95,
+        "stability": 0.97,
+        "version": "coherence-v1",
+        "scenes": [
+            {
+                "index": i,
+                "style_to_first": 1.0,
+                "style_to_prev": None if i == 0 else 0.8,
+                "style_mean": 0.8,
+                "stability": 0.97,
+                "flicker_mae": 1.3,
+                "lab_mean": [50, 0, 0],
+                "lab_std": [10, 5, 5],
+                "frames": 8,
+            }
+            for i in range(2)
+        ],
+        "boundaries": [
+            {
+                "from_index": 0,
+                "to_index": 1,
+                "continuous": True,
+                "kind": "continuous",
+                "ssim": 0.96,
+                "color_distance": 2.7,
+                "continuity": 0.95,
+                "style_similarity": 0.8,
+            }
+        ],
+        "notes": [],
+        "weights": {"style": 0.5, "continuity": 0.3, "stability": 0.2},
+    }
+    report = CoherenceReport.from_dict(v1)
+    assert report.version == "coherence-v1"
+    assert report.boundaries[0].verdict == "continuous" and not report.boundaries[0].failed_handover
+    assert "score 0.870" in format_report_table(v1)
+    assert "<svg" in render_report_svg(v1)

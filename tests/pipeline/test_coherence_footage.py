@@ -143,4 +143,3 @@ def test_the_plan_only_decides_failed_handovers(encoded, scored) -> None:
     assert not planned_cut.boundaries[0].failed_handover
     assert planned_on.boundaries[0].failed_handover
     assert planned_on.to_dict()["failed_handovers"] == 1
-

@@ -353,3 +353,16 @@ def test_ssim_is_one_for_identical_frames_and_lower_for_different_ones() -> None
     assert media.ssim(a, noise) < 0.2
     with pytest.raises(ValueError):
         media.ssim(a, a[:10])
+
+
+def test_iter_frames_rgb_shrinks_every_frame_keeping_the_aspect(clip: Path) -> None:
+    info = media.probe(clip)
+    full = list(media.iter_frames_rgb(clip))
+    small = list(media.iter_frames_rgb(clip, max_side=info.width // 2))
+    assert len(full) == len(small) == info.frame_count
+    assert full[0].shape == (info.height, info.width, 3)
+    assert small[0].shape == (info.height // 2, info.width // 2, 3)
+    # An area filter: the shrunk frame is the full frame's block average (up to rounding).
+    h, w = small[0].shape[:2]
+    blocks = full[3][: 2 * h, : 2 * w].reshape(h, 2, w, 2, 3).mean(axis=(1, 3))
+    assert mean_abs_diff(small[3], blocks.astype(np.uint8)) < 2.0
