@@ -205,18 +205,29 @@ def _scene_request(
         input_schema=schema.component if schema else None,
         **start.request_fields,
     )
+    return request, _recipe(generation, scene, start, request, schema)
+
+
+def _recipe(
+    generation: Generation,
+    scene: Scene,
+    start: StartFrame,
+    request: SceneRequest,
+    schema: Any,
+) -> dict[str, Any]:
+    """What a scene was rendered from, stored before it is sent: enough to replay it."""
     conditioning = request.init_latent_path or request.init_image_path
-    recipe = {
+    return {
         "rendered": True,  # reused scenes (generations.iterate) say False and where from
         "provider": generation.provider,
         "model": generation.model,
         # Only a community model's registry pin is ever sent; reported versions are recorded
         # after submission as "reported_version".
-        "version": spec.version,
+        "version": get_model(generation.model).version,
         "schema_fingerprint": schema.fingerprint if schema else None,
         "prompt": scene.prompt,
         "duration": scene.duration,
-        "seed": seed,
+        "seed": request.seed,
         "width": generation.width,
         "height": generation.height,
         "fps": generation.fps,
@@ -231,7 +242,6 @@ def _scene_request(
             "sha256": (media.sha256_file(conditioning) if start.method else None),
         },
     }
-    return request, recipe
 
 
 def _webhook_url(generation: Generation) -> str | None:
@@ -449,41 +459,60 @@ def advance_scene(*, scene_id: int, state: PredictionState | None = None) -> Out
     return _after_scene_succeeded(scene) if stored else Outcome()
 
 
+@dataclass(frozen=True)
+class HouseOutputs:
+    """A finished prediction's files, local and in the house format, ready to store."""
+
+    clip: Path
+    last_frame: Path
+    latent: Path | None
+    frame_count: int
+    output_seconds: float  # what the model rendered (and billed), before resampling
+
+
+def _house_outputs(generation: Generation, fetched: Any, work: Path) -> HouseOutputs:
+    # Clips may arrive at another frame rate (minimax: 25 fps) and size; bringing every clip to
+    # one house format on arrival makes the final stitch a stream copy.
+    output_seconds = media.probe(fetched.video_path).duration
+    normalized = work / "normalized.mp4"
+    info = media.normalize(
+        fetched.video_path,
+        normalized,
+        width=generation.width,
+        height=generation.height,
+        fps=generation.fps,
+    )
+    media.save_png(media.last_frame(normalized), work / "last.png")
+    return HouseOutputs(
+        normalized, work / "last.png", fetched.latent_path, info.frame_count, output_seconds
+    )
+
+
+def _save_outputs(stem: str, outputs: HouseOutputs) -> dict[str, str]:
+    """Store the files through the media storage; the Scene field values they get."""
+    return {
+        "clip": storage.save_file(f"{stem}.mp4", outputs.clip),
+        "last_frame": storage.save_file(f"{stem}.last.png", outputs.last_frame),
+        "final_latent": (
+            storage.save_file(f"{stem}.latent.npy", outputs.latent) if outputs.latent else ""
+        ),
+    }
+
+
 def _store_outputs(scene: Scene, provider: Any, state: PredictionState, token: str) -> bool:
     """Fetch, normalise and store a scene's outputs; False if the claim was lost meanwhile."""
     generation = scene.generation
     stem = f"generations/{generation.pk}/scenes/scene-{scene.number:02d}"
     with tempfile.TemporaryDirectory(prefix="coherence-scene-") as tmp:
-        fetched = provider.fetch_output(state, Path(tmp))
-        # What the model really rendered (and billed), before normalising to the house rate;
-        # clips may arrive at another frame rate (minimax: 25 fps) and are resampled here.
-        output_seconds = media.probe(fetched.video_path).duration
-        # Bring every clip to one house format on arrival, so stitching is a stream copy.
-        normalized = Path(tmp) / "normalized.mp4"
-        info = media.normalize(
-            fetched.video_path,
-            normalized,
-            width=generation.width,
-            height=generation.height,
-            fps=generation.fps,
-        )
-        media.save_png(media.last_frame(normalized), Path(tmp) / "last.png")
-        saved = {
-            "clip": storage.save_file(f"{stem}.mp4", normalized),
-            "last_frame": storage.save_file(f"{stem}.last.png", Path(tmp) / "last.png"),
-            "final_latent": (
-                storage.save_file(f"{stem}.latent.npy", fetched.latent_path)
-                if fetched.latent_path is not None
-                else ""
-            ),
-        }
+        outputs = _house_outputs(generation, provider.fetch_output(state, Path(tmp)), Path(tmp))
+        saved = _save_outputs(stem, outputs)
     updated = Scene.objects.filter(
         pk=scene.pk, status=Scene.Status.RUNNING, claimed_by=token
     ).update(
         status=Scene.Status.SUCCEEDED,
         **saved,
-        frame_count=info.frame_count,
-        cost=_actual_cost(generation, scene, output_seconds),
+        frame_count=outputs.frame_count,
+        cost=_actual_cost(generation, scene, outputs.output_seconds),
         finished_at=timezone.now(),
         lease_expires_at=None,
     )

@@ -284,31 +284,54 @@ def create_generation(
     )
     with transaction.atomic():
         caps.check_active_limit(owner=owner)
-        generation = Generation(
+        generation = _store_generation(
+            review,
+            shape,
             owner=owner,
             title=title,
-            coherence_settings=review.settings,
-            seed_value=review.seed,
-            provider=review.provider,
-            model=review.model,
-            model_version=model_version or "",
-            width=shape.width,
-            height=shape.height,
-            fps=config.VIDEO_FPS,
+            model_version=model_version,
             source_generation=source_generation,
             quality=quality,
-            estimated_cost=shape.estimated_cost,
-            warnings=list(review.hosted.warnings),
         )
-        rows = [
-            Scene(generation=generation, index=index, **scene)
-            for index, scene in enumerate(shape.plan)
-        ]
-        hosted.store_images(generation, rows, review.scene_images, review.reference_image)
-        generation.save(force_insert=True)
-        Scene.objects.bulk_create(rows)
         if enqueue:
             transaction.on_commit(lambda: enqueue_start_generation(generation.pk))
+    return generation
+
+
+def _store_generation(
+    review: PlanReview,
+    shape: _Shape,
+    *,
+    owner: Any,
+    title: str,
+    model_version: str,
+    source_generation: Generation | None,
+    quality: str,
+) -> Generation:
+    """Write the reviewed plan: the Generation, its Scenes and their start images (call it in
+    the caller's transaction, after every check)."""
+    generation = Generation(
+        owner=owner,
+        title=title,
+        coherence_settings=review.settings,
+        seed_value=review.seed,
+        provider=review.provider,
+        model=review.model,
+        model_version=model_version or "",
+        width=shape.width,
+        height=shape.height,
+        fps=config.VIDEO_FPS,
+        source_generation=source_generation,
+        quality=quality,
+        estimated_cost=shape.estimated_cost,
+        warnings=list(review.hosted.warnings),
+    )
+    rows = [
+        Scene(generation=generation, index=index, **scene) for index, scene in enumerate(shape.plan)
+    ]
+    hosted.store_images(generation, rows, review.scene_images, review.reference_image)
+    generation.save(force_insert=True)
+    Scene.objects.bulk_create(rows)
     return generation
 
 

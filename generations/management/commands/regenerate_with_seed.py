@@ -65,27 +65,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if bool(options["generation_id"]) == bool(options["from_video"]):
             raise CommandError("Give either a GENERATION_ID or --from-video FILE.mp4 (not both).")
-        seed: Any = KEEP_SEED
-        if options["new_seed"]:
-            seed = None
-        elif options["seed"] is not None:
-            seed = options["seed"]
-
-        source: Generation | None = None
-        try:
-            if options["from_video"]:
-                recipe = recipe_from_video(options["from_video"])
-                generation = replay_recipe(
-                    recipe=recipe, seed=seed, title=options["title"], actor=OPERATOR
-                )
-            else:
-                source = load_generation(options["generation_id"])
-                generation = regenerate_generation(
-                    source=source, seed=seed, title=options["title"], actor=OPERATOR
-                )
-        except ValidationError as exc:
-            raise CommandError(f"Cannot regenerate: {describe(exc)}") from None
-
+        generation, source = self.regenerate(options)
         origin = options["from_video"] or source.pk
         self.stdout.write(f"created generation {generation.pk} (regenerating {origin})")
         if generation.source_generation_id:
@@ -104,6 +84,29 @@ class Command(BaseCommand):
         )
         if options["verify"]:
             self.verify(generation, source=source, video=options["from_video"])
+
+    @staticmethod
+    def regenerate(options: dict[str, Any]) -> tuple[Generation, Generation | None]:
+        """The new generation, and the stored generation it replays (None for a video)."""
+        seed: Any = KEEP_SEED
+        if options["new_seed"]:
+            seed = None
+        elif options["seed"] is not None:
+            seed = options["seed"]
+        try:
+            if options["from_video"]:
+                recipe = recipe_from_video(options["from_video"])
+                replayed = replay_recipe(
+                    recipe=recipe, seed=seed, title=options["title"], actor=OPERATOR
+                )
+                return replayed, None
+            source = load_generation(options["generation_id"])
+            regenerated = regenerate_generation(
+                source=source, seed=seed, title=options["title"], actor=OPERATOR
+            )
+            return regenerated, source
+        except ValidationError as exc:
+            raise CommandError(f"Cannot regenerate: {describe(exc)}") from None
 
     def verify(
         self, generation: Generation, *, source: Generation | None, video: Path | None
