@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -12,12 +13,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.management.base import CommandError, CommandParser, OutputWrapper
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 from django.db.models.fields.files import FieldFile
 from tqdm import tqdm
 
 from generations.models import Generation
 from generations.selectors import find_generation
+from pipeline.coherence.drawing import format_report_table, render_report_png
 
 
 def describe(error: ValidationError) -> str:
@@ -150,3 +152,23 @@ def finish_command(out: OutputWrapper, generation: Generation, options: dict[str
 
 def money(value: Any) -> str:
     return "unknown (the model's price is not known)" if value is None else f"${value:.4f}"
+
+
+def write_report(
+    command: BaseCommand, report: Any, *, as_json: bool, png: Path | None, title: str = ""
+) -> None:
+    """Print a coherence report (table or JSON) and write its picture when asked. The "wrote"
+    line goes to stderr, so --json output stays machine-readable."""
+    if as_json:
+        data = report if isinstance(report, dict) else report.to_dict()
+        command.stdout.write(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        if title:
+            command.stdout.write(title)
+        command.stdout.write(format_report_table(report))
+    if png:
+        try:
+            render_report_png(report, png)
+        except OSError as exc:
+            raise CommandError(f"Cannot write {png}: {exc.strerror or exc}") from None
+        command.stderr.write(f"wrote {png}")

@@ -3,14 +3,12 @@ report as a table (or JSON), and optionally write its picture."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from generations.management.commands._common import load_generation
-from pipeline.coherence.drawing import format_report_table, render_report_png
+from generations.management.commands._common import load_generation, write_report
 
 
 class Command(BaseCommand):
@@ -29,16 +27,10 @@ class Command(BaseCommand):
                 f"Generation {generation.pk} has no coherence report yet (it is "
                 f"{generation.status}); reports are made when a generation succeeds."
             )
-        if options["json"]:
-            self.stdout.write(json.dumps(report, indent=2, sort_keys=True))
-        else:
-            self.stdout.write(f"generation: {generation.pk}  {generation.title}".rstrip())
-            self.stdout.write(format_report_table(report))
-        if options["png"]:
-            try:
-                render_report_png(report, options["png"])
-            except OSError as exc:
-                reason = exc.strerror or exc
-                raise CommandError(f"Cannot write {options['png']}: {reason}") from None
-            # stderr, so --json output stays machine-readable.
-            self.stderr.write(f"wrote {options['png']}")
+        write_report(
+            self,
+            report,
+            as_json=options["json"],
+            png=options["png"],
+            title=f"generation: {generation.pk}  {generation.title}".rstrip(),
+        )

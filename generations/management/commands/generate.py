@@ -13,7 +13,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from coherence_project.conf import config
 from generations.caps import OPERATOR
 from generations.iterate.variations import create_with_variations
-from generations.management.commands._common import describe, wait_for_result
+from generations.management.commands._common import (
+    add_wait_arguments,
+    describe,
+    wait_for_result,
+)
 from generations.services import PlanReview, create_generation, review_plan
 from pipeline.providers.registry import get_model
 
@@ -103,13 +107,7 @@ class Command(BaseCommand):
             "--variations", type=int, metavar="N", help="N seed variations to choose from (2..8)"
         )
         parser.add_argument("--variations-scope", choices=["first_scene", "plan"])
-        parser.add_argument("--wait", action="store_true", help="wait, with a progress bar")
-        parser.add_argument(
-            "--run-cluster",
-            action="store_true",
-            help="start a django-q2 cluster for the duration (implies --wait)",
-        )
-        parser.add_argument("--timeout", type=float, default=600.0)
+        add_wait_arguments(parser)
         parser.add_argument(
             "--reference-image",
             type=Path,

@@ -6,13 +6,12 @@ same function a generation's finish step uses (``pipeline.coherence.score``).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from pipeline.coherence.drawing import format_report_table, render_report_png
+from generations.management.commands._common import write_report
 from pipeline.coherence.frames import CoherenceError
 from pipeline.coherence.score import score_video
 
@@ -30,14 +29,4 @@ class Command(BaseCommand):
             report = score_video(options["clips"])
         except CoherenceError as exc:
             raise CommandError(str(exc)) from None
-        if options["json"]:
-            self.stdout.write(json.dumps(report.to_dict(), indent=2, sort_keys=True))
-        else:
-            self.stdout.write(format_report_table(report))
-        if options["png"]:
-            try:
-                render_report_png(report, options["png"])
-            except OSError as exc:
-                reason = exc.strerror or exc
-                raise CommandError(f"Cannot write {options['png']}: {reason}") from None
-            self.stderr.write(f"wrote {options['png']}")  # stderr: --json stays machine-readable
+        write_report(self, report, as_json=options["json"], png=options["png"])
