@@ -7,6 +7,8 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.db import connection
 
+from tests.providers import polled_replicate
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 
 
@@ -103,3 +105,11 @@ def user_may_use_hosted_models(user):
     hosted-model money on the user's behalf ask for this."""
     user.user_permissions.add(Permission.objects.get(codename="use_hosted_models"))
     return user
+
+
+@pytest.fixture
+def server(settings, media_root):
+    """The loopback Replicate double, polled (no webhook URL). Modules that need other switches
+    define their own ``server``."""
+    with polled_replicate(settings) as srv:
+        yield srv

@@ -6,16 +6,12 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import Iterator
 
 import pytest
 from PIL import Image
 
 from generations.models import Generation
-from pipeline.providers import reset_providers
 from pipeline.providers.registry import MINIMAX_VIDEO_01, WAN_I2V_FAST
-from tests.doubles.replicate_server import ReplicateServer
-from tests.providers import TOKEN, make_server
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -26,17 +22,6 @@ PLAN = [
     {"prompt": "a red fox runs through snow", "duration": 1.0},
     {"prompt": "the fox leaps over a log", "duration": 1.0, "continuous": True},
 ]
-
-
-@pytest.fixture
-def server(settings, media_root) -> Iterator[ReplicateServer]:
-    with make_server() as srv:
-        settings.REPLICATE_API_TOKEN = TOKEN
-        settings.REPLICATE_BASE_URL = srv.base_url
-        settings.COHERENCE = {**settings.COHERENCE, "PUBLIC_URL": ""}
-        reset_providers()
-        yield srv
-    reset_providers()
 
 
 def png(width: int = 64, height: int = 36, kind: str = "PNG") -> bytes:

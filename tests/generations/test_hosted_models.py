@@ -16,10 +16,9 @@ from django.core.management import CommandError, call_command
 from generations.models import Generation, HostedModelSchema, Scene
 from generations.services import create_generation
 from pipeline import media
-from pipeline.providers import reset_providers
 from pipeline.providers.registry import MINIMAX_VIDEO_01, SEEDANCE_LITE, WAN_I2V_FAST
 from tests.doubles.replicate_server import ReplicateServer
-from tests.providers import TOKEN, make_server, write_frame_png
+from tests.providers import polled_replicate, write_frame_png
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_task_failures")]
 
@@ -35,13 +34,9 @@ THREE_SCENES = [
 
 @pytest.fixture
 def server(settings, media_root) -> Iterator[ReplicateServer]:
-    with make_server() as srv:
-        settings.REPLICATE_API_TOKEN = TOKEN
-        settings.REPLICATE_BASE_URL = srv.base_url
-        settings.COHERENCE = {**settings.COHERENCE, "PUBLIC_URL": "", "EXTRA_MODELS": {}}
-        reset_providers()
+    with polled_replicate(settings) as srv:
+        settings.COHERENCE = {**settings.COHERENCE, "EXTRA_MODELS": {}}
         yield srv
-    reset_providers()
 
 
 @pytest.fixture

@@ -14,10 +14,9 @@ from generations import leases, orchestration, poll_schedule, poller, reconciler
 from generations.models import Generation, Scene
 from generations.reconciler import reconcile
 from generations.services import create_generation
-from pipeline.providers import reset_providers
 from pipeline.providers.registry import SEEDANCE_LITE
 from tests.doubles.replicate_server import ReplicateServer
-from tests.providers import TOKEN, make_server
+from tests.providers import polled_replicate
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_task_failures")]
 
@@ -26,13 +25,8 @@ PAST = timedelta(seconds=-1)
 
 @pytest.fixture
 def server(settings, media_root) -> Iterator[ReplicateServer]:
-    with make_server(latency=0.05) as srv:
-        settings.REPLICATE_API_TOKEN = TOKEN
-        settings.REPLICATE_BASE_URL = srv.base_url
-        settings.COHERENCE = {**settings.COHERENCE, "PUBLIC_URL": ""}
-        reset_providers()
+    with polled_replicate(settings, latency=0.05) as srv:
         yield srv
-    reset_providers()
 
 
 def started(scenes: list[dict], **kwargs) -> Generation:

@@ -1,7 +1,6 @@
 """Whole generations on hosted models: the real replicate client against the loopback server."""
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,23 +11,10 @@ from generations.models import Generation, Scene
 from generations.reconciler import reconcile
 from generations.services import create_generation
 from pipeline import media
-from pipeline.providers import reset_providers
 from pipeline.providers.registry import MINIMAX_VIDEO_01, SEEDANCE_LITE
 from tests.doubles.replicate_server import ReplicateServer
-from tests.providers import TOKEN, make_server
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_task_failures")]
-
-
-@pytest.fixture
-def server(settings, media_root) -> Iterator[ReplicateServer]:
-    with make_server() as srv:
-        settings.REPLICATE_API_TOKEN = TOKEN
-        settings.REPLICATE_BASE_URL = srv.base_url
-        settings.COHERENCE = {**settings.COHERENCE, "PUBLIC_URL": ""}
-        reset_providers()
-        yield srv
-    reset_providers()
 
 
 def run(plan, model=SEEDANCE_LITE, **kwargs) -> Generation:

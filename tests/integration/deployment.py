@@ -160,9 +160,7 @@ class Deployment:
             if value:
                 return value
             if time.monotonic() > deadline:
-                logs = "".join(
-                    p.read_text()[-2000:] for p in sorted(self.var_dir.glob("*-*.log"))
-                )
+                logs = "".join(p.read_text()[-2000:] for p in sorted(self.var_dir.glob("*-*.log")))
                 raise AssertionError(f"timed out waiting for: {code}\ncluster logs:\n{logs}")
             time.sleep(interval)
 

@@ -3,30 +3,15 @@ Replicate double (through the same helper the provider tests use)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from generations.iterate.rerender import rerender_scene
 from generations.models import Generation
 from generations.services import create_generation
-from pipeline.providers import reset_providers
 from pipeline.providers.registry import SEEDANCE_LITE
 from tests.iterate.conftest import clip_bytes
-from tests.providers import TOKEN, make_server
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_task_failures")]
-
-
-@pytest.fixture
-def server(settings, media_root) -> Iterator:
-    with make_server() as srv:
-        settings.REPLICATE_API_TOKEN = TOKEN
-        settings.REPLICATE_BASE_URL = srv.base_url
-        settings.COHERENCE = {**settings.COHERENCE, "PUBLIC_URL": ""}
-        reset_providers()
-        yield srv
-    reset_providers()
 
 
 def created(server) -> int:

@@ -39,7 +39,7 @@ def test_the_grid_is_ranked_by_score_on_the_staff_page_and_in_the_admin(staff_cl
     admin_page = staff_client.get(f"{CHANGELIST}{parent.pk}/change/").content.decode()
     for html in (staff_page, admin_page):
         assert ranks_on_page(html) == expected
-        assert html.count("/thumbnail\"") == 3  # media by record: /api/generations/<id>/thumbnail
+        assert html.count('/thumbnail"') == 3  # media by record: /api/generations/<id>/thumbnail
         assert "Choose variation" in html
 
 

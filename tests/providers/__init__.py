@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from pipeline.providers import reset_providers
 from tests.doubles.replicate_server import ReplicateServer
 
 TOKEN = "r8_test_token_0123456789"
@@ -30,6 +33,19 @@ def make_server(**switches: Any) -> ReplicateServer:
     }
     options.update(switches)
     return ReplicateServer(**options)
+
+
+@contextmanager
+def polled_replicate(settings: Any, **switches: Any) -> Iterator[ReplicateServer]:
+    """A loopback server the providers point at, with no public webhook URL (scenes complete by
+    polling); ``settings`` is pytest-django's fixture, restored after the test."""
+    with make_server(**switches) as server:
+        settings.REPLICATE_API_TOKEN = TOKEN
+        settings.REPLICATE_BASE_URL = server.base_url
+        settings.COHERENCE = {**settings.COHERENCE, "PUBLIC_URL": ""}
+        reset_providers()
+        yield server
+    reset_providers()
 
 
 def write_frame_png(path: Path, *, width: int = 128, height: int = 72) -> Path:

@@ -202,9 +202,7 @@ def test_from_video_replays_the_embedded_recipe(finished):
     assert "status:     succeeded" in out
 
 
-def test_from_video_works_when_the_source_is_gone_and_verifies_against_the_file(
-    finished, tmp_path
-):
+def test_from_video_works_when_the_source_is_gone_and_verifies_against_the_file(finished, tmp_path):
     # A downloaded copy: deleting the generation deletes its own files (after the commit).
     path = tmp_path / "downloaded.mp4"
     shutil.copyfile(video_path(finished), path)

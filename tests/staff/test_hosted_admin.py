@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -12,10 +11,8 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from generations.models import Generation, HostedModelSchema
-from pipeline.providers import reset_providers
 from pipeline.providers.registry import MINIMAX_VIDEO_01, WAN_I2V_FAST
-from tests.doubles.replicate_server import ReplicateServer
-from tests.providers import TOKEN, make_server, write_frame_png
+from tests.providers import write_frame_png
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -24,17 +21,6 @@ PLAN = [
     {"prompt": "a red fox runs through snow", "duration": 1.0},
     {"prompt": "a quiet lake at dawn", "duration": 1.0},
 ]
-
-
-@pytest.fixture
-def server(settings, media_root) -> Iterator[ReplicateServer]:
-    with make_server() as srv:
-        settings.REPLICATE_API_TOKEN = TOKEN
-        settings.REPLICATE_BASE_URL = srv.base_url
-        settings.COHERENCE = {**settings.COHERENCE, "PUBLIC_URL": ""}
-        reset_providers()
-        yield srv
-    reset_providers()
 
 
 def upload(tmp_path, name: str) -> SimpleUploadedFile:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 
@@ -11,10 +10,8 @@ import pytest
 from django.core.management import call_command, execute_from_command_line
 
 from generations.models import Generation, HostedModelSchema
-from pipeline.providers import reset_providers
 from pipeline.providers.registry import MINIMAX_VIDEO_01, SEEDANCE_LITE, WAN_I2V_FAST
-from tests.doubles.replicate_server import ReplicateServer
-from tests.providers import TOKEN, make_server, write_frame_png
+from tests.providers import write_frame_png
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -23,17 +20,6 @@ THREE_SCENES = [
     {"prompt": "the fox leaps over a log", "duration": 5.0, "continuous": True},
     {"prompt": "a quiet lake at dawn", "duration": 3.0},
 ]
-
-
-@pytest.fixture
-def server(settings, media_root) -> Iterator[ReplicateServer]:
-    with make_server() as srv:
-        settings.REPLICATE_API_TOKEN = TOKEN
-        settings.REPLICATE_BASE_URL = srv.base_url
-        settings.COHERENCE = {**settings.COHERENCE, "PUBLIC_URL": ""}
-        reset_providers()
-        yield srv
-    reset_providers()
 
 
 def plan_file(tmp_path: Path, model: str, **extra) -> Path:
