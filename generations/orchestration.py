@@ -473,7 +473,7 @@ class HouseOutputs:
 def _house_outputs(generation: Generation, fetched: Any, work: Path) -> HouseOutputs:
     # Clips may arrive at another frame rate (minimax: 25 fps) and size; bringing every clip to
     # one house format on arrival makes the final stitch a stream copy.
-    output_seconds = media.probe(fetched.video_path).duration
+    source = media.probe(fetched.video_path)  # once: its duration is what the model billed
     normalized = work / "normalized.mp4"
     info = media.normalize(
         fetched.video_path,
@@ -481,10 +481,11 @@ def _house_outputs(generation: Generation, fetched: Any, work: Path) -> HouseOut
         width=generation.width,
         height=generation.height,
         fps=generation.fps,
+        source=source,
     )
     media.save_png(media.last_frame(normalized), work / "last.png")
     return HouseOutputs(
-        normalized, work / "last.png", fetched.latent_path, info.frame_count, output_seconds
+        normalized, work / "last.png", fetched.latent_path, info.frame_count, source.duration
     )
 
 

@@ -491,8 +491,10 @@ def _frame_ticks(stream: av.VideoStream) -> int:
     return max(round(1 / (fps * stream.time_base)), 1)
 
 
-def normalize(src: Path, dst: Path, *, width: int, height: int, fps: int) -> VideoOutput:
-    """Bring a clip to the house format at this size and fps.
+def normalize(
+    src: Path, dst: Path, *, width: int, height: int, fps: int, source: VideoInfo | None = None
+) -> VideoOutput:
+    """Bring a clip to the house format at this size and fps (``source``: ``src`` already probed).
 
     A clip that already matches (including the keyframe rule and no B-frames) is copied as is;
     anything else is decoded, scaled to cover the target and centre-cropped (no distortion, no
@@ -502,7 +504,7 @@ def normalize(src: Path, dst: Path, *, width: int, height: int, fps: int) -> Vid
     _check_frame(np.zeros((height, width, 3), np.uint8))  # same size rules as encode, up front
     if not isinstance(fps, int) or fps < 1:
         raise ValueError(f"fps must be a positive integer, got {fps!r}")
-    info = probe(src)
+    info = source or probe(src)
     if _is_house_format(src, info, width, height, fps):
         part = _part_path(dst)
         shutil.copyfile(src, part)
