@@ -63,6 +63,11 @@ class VideoInfo:
     # a VideoInfo by hand (fakes, fixtures) does not have to care.
     pix_fmt: str = PIX_FMT
     time_base: Fraction | None = None
+    # Read in the same demux pass as the frame count, so deciding "house format?" or "stream
+    # copy?" opens the file no second time.
+    keyframe_gap: int = 1  # longest run of frames from one keyframe to the next (or the end)
+    extradata: bytes = b""  # the codec's SPS/PPS: stream copy needs one shared set
+    has_b_frames: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,9 +112,18 @@ def _stream_fps(stream: av.VideoStream) -> Fraction | None:
     return Fraction(rate) if rate else None
 
 
-def _count_packets(container: av.container.InputContainer, stream: av.VideoStream) -> int:
-    # The final packet from demux() is an empty flush packet; only real samples count.
-    return sum(1 for packet in container.demux(stream) if packet.size > 0)
+def _count_packets(
+    container: av.container.InputContainer, stream: av.VideoStream
+) -> tuple[int, int]:
+    """(frames, longest keyframe gap in frames), from the packets alone (no decoding)."""
+    count = gap = longest = 0
+    for packet in container.demux(stream):
+        if packet.size == 0:  # the final packet from demux() is an empty flush packet
+            continue
+        count += 1
+        gap = 0 if packet.is_keyframe else gap + 1
+        longest = max(longest, gap + 1)
+    return count, longest
 
 
 # --------------------------------------------------------------------------------------------
@@ -128,7 +142,7 @@ def probe(path: Path) -> VideoInfo:
         declared = stream.frames
         # Demuxing is cheap (no decoding) and catches a truncated file whose index (moov, which
         # +faststart puts at the front) still promises frames the file no longer holds.
-        counted = _count_packets(container, stream)
+        counted, keyframe_gap = _count_packets(container, stream)
         if counted == 0:
             raise MediaError(path, "video stream has no frames")
         if declared and counted < declared:
@@ -149,6 +163,9 @@ def probe(path: Path) -> VideoInfo:
             codec=ctx.name,
             pix_fmt=ctx.pix_fmt or "",
             time_base=stream.time_base,
+            keyframe_gap=keyframe_gap,
+            extradata=bytes(ctx.extradata or b""),
+            has_b_frames=bool(ctx.has_b_frames),
         )
 
 
@@ -388,17 +405,10 @@ def can_stream_copy(infos: Sequence[VideoInfo]) -> bool:
     )
 
 
-def _codec_signature(path: Path) -> tuple[bytes, bool]:
-    """(codec extradata, has B-frames). Stream copy needs identical SPS/PPS and no reordering."""
-    with _open_video(path) as (_container, stream):
-        ctx = stream.codec_context
-        return bytes(ctx.extradata or b""), bool(ctx.has_b_frames)
-
-
-def _copy_compatible(paths: Sequence[Path], infos: Sequence[VideoInfo]) -> bool:
+def _copy_compatible(infos: Sequence[VideoInfo]) -> bool:
     if not can_stream_copy(infos):
         return False
-    signatures = {_codec_signature(p) for p in paths}
+    signatures = {(info.extradata, info.has_b_frames) for info in infos}
     # One shared SPS/PPS (the output keeps only the first clip's) and no B-frame reordering
     # (which would make shifted decode timestamps collide at the joins).
     return len(signatures) == 1 and not next(iter(signatures))[1]
@@ -421,7 +431,7 @@ def concat(
     if not paths:
         raise ValueError(f"no clips to concatenate into {out_path}")
     infos = [probe(p) for p in paths]
-    copied = not reencode and _copy_compatible(paths, infos)
+    copied = not reencode and _copy_compatible(infos)
     if copied:
         _concat_copy(paths, out_path, metadata)
     else:
@@ -505,7 +515,7 @@ def normalize(
     if not isinstance(fps, int) or fps < 1:
         raise ValueError(f"fps must be a positive integer, got {fps!r}")
     info = source or probe(src)
-    if _is_house_format(src, info, width, height, fps):
+    if _is_house_format(info, width, height, fps):
         part = _part_path(dst)
         shutil.copyfile(src, part)
         os.replace(part, dst)
@@ -514,25 +524,17 @@ def normalize(
     return _as_output(probe(dst), False)
 
 
-def _is_house_format(path: Path, info: VideoInfo, width: int, height: int, fps: int) -> bool:
+def _is_house_format(info: VideoInfo, width: int, height: int, fps: int) -> bool:
     if (info.codec, info.pix_fmt, info.width, info.height) != ("h264", PIX_FMT, width, height):
         return False
     if abs(info.fps - fps) > 1e-6:
         return False
-    _extradata, has_b_frames = _codec_signature(path)
-    return not has_b_frames and max_keyframe_gap(path) <= fps
+    return not info.has_b_frames and info.keyframe_gap <= fps
 
 
 def max_keyframe_gap(path: Path) -> int:
     """Largest distance, in frames, between consecutive keyframes (or to the end of the clip)."""
-    with _open_video(path) as (container, stream):
-        gap = longest = 0
-        for packet in container.demux(stream):
-            if packet.size == 0:
-                continue
-            gap = 0 if packet.is_keyframe else gap + 1
-            longest = max(longest, gap + 1)
-        return longest
+    return probe(path).keyframe_gap
 
 
 def _resampled(info: VideoInfo, width: int, height: int, fps: int) -> Iterator[np.ndarray]:
