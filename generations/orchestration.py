@@ -18,7 +18,7 @@ from typing import Any
 
 import stamina
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -149,10 +149,11 @@ class StartFrame:
     image_sha256: str = ""
 
 
-def _continuation(generation: Generation, scene: Scene, work_dir: Path) -> StartFrame:
-    """A continuous scene under latent reuse: its predecessor's final latent or last frame,
-    downloaded from the storage into ``work_dir`` for the provider."""
-    source = Scene.objects.get(generation_id=generation.pk, index=scene.index - 1)
+def _continuation(
+    generation: Generation, scene: Scene, source: Scene, work_dir: Path
+) -> StartFrame:
+    """A continuous scene under latent reuse: its predecessor's (``source``) final latent or last
+    frame, downloaded from the storage into ``work_dir`` for the provider."""
     spec = get_model(generation.model)
     if spec.accepts_latent:
         if not source.final_latent:
@@ -171,11 +172,13 @@ def _continuation(generation: Generation, scene: Scene, work_dir: Path) -> Start
     return StartFrame({"init_image_path": path}, source, Scene.LatentReuse.FIRST_FRAME)
 
 
-def _start_frame(generation: Generation, scene: Scene, work_dir: Path) -> StartFrame:
+def _start_frame(
+    generation: Generation, scene: Scene, source: Scene | None, work_dir: Path
+) -> StartFrame:
     """The predecessor's end (latent reuse), else the scene's own start image, else the
     generation's reference image, else nothing."""
-    if scene.continuous and generation.latent_reuse:
-        return _continuation(generation, scene, work_dir)
+    if source is not None and generation.latent_reuse:
+        return _continuation(generation, scene, source, work_dir)
     for origin, file, digest in (
         ("scene", scene.image, scene.image_sha256),
         ("reference", generation.reference_image, generation.reference_image_sha256),
@@ -274,47 +277,58 @@ def run_scene(*, scene_id: int) -> Outcome:
     if generation.status != Generation.Status.RUNNING or scene.status != Scene.Status.PENDING:
         return Outcome()
     before = scene_graph.predecessor(scene.index, scene.continuous)
+    source = None
     if before is not None:
-        source_status = Scene.objects.values_list("status", flat=True).get(
-            generation_id=generation.pk, index=before
-        )
-        if source_status != Scene.Status.SUCCEEDED:
+        source = Scene.objects.get(generation_id=generation.pk, index=before)
+        if source.status != Scene.Status.SUCCEEDED:
             return Outcome()  # enqueued again when the predecessor completes
-    token = leases.new_token()
-    claimed = Scene.objects.filter(pk=scene_id, status=Scene.Status.PENDING).update(
-        status=Scene.Status.SUBMITTING,
-        attempts=F("attempts") + 1,
-        submitted_at=timezone.now(),
-        error="",
-        claimed_by=token,
-        lease_expires_at=leases.lease_until(),
-    )
-    if not claimed:
+    if not _claim_submission(scene):
         return Outcome()
-    scene.refresh_from_db()
     with (
-        leases.heartbeat(Scene, scene_id, token),
+        leases.heartbeat(Scene, scene_id, scene.claimed_by),
         tempfile.TemporaryDirectory(prefix="coherence-submit-") as work,
     ):
-        return _submit_claimed(generation, scene, Path(work))
+        return _submit_claimed(generation, scene, source, Path(work))
 
 
-def _submit_claimed(generation: Generation, scene: Scene, work_dir: Path) -> Outcome:
+def _claim_submission(scene: Scene) -> bool:
+    """Claim a pending scene as read (its ``attempts`` unchanged since), and bring the instance
+    up to date with the claim, which saves reading the row back."""
+    claim = {
+        "status": Scene.Status.SUBMITTING,
+        "attempts": scene.attempts + 1,
+        "submitted_at": timezone.now(),
+        "error": "",
+        "claimed_by": leases.new_token(),
+        "lease_expires_at": leases.lease_until(),
+    }
+    claimed = Scene.objects.filter(
+        pk=scene.pk, status=Scene.Status.PENDING, attempts=scene.attempts
+    ).update(**claim)
+    if claimed:
+        for field, value in claim.items():
+            setattr(scene, field, value)
+    return bool(claimed)
+
+
+def _submit_claimed(
+    generation: Generation, scene: Scene, source: Scene | None, work_dir: Path
+) -> Outcome:
     scene_id = scene.pk
     try:
-        start = _start_frame(generation, scene, work_dir)
+        start = _start_frame(generation, scene, source, work_dir)
     except GenerationStateError as exc:
         return fail_scene(scene_id=scene_id, message=str(exc))
     seed = _seed_for(generation, scene)
     request, recipe = _scene_request(generation, scene, start, seed)
-    source = start.source
+    reused = start.source  # the predecessor, when the scene starts from its end
     Scene.objects.filter(pk=scene_id).update(
         recipe=recipe,
         seed=seed,
         latent_reuse_method=start.method,
-        latent_source=source,
+        latent_source=reused,
         conditioning_sha256=recipe["latent_reuse"]["sha256"] or "",
-        conditioning_frame=(source.last_frame.name if source and source.last_frame else ""),
+        conditioning_frame=(reused.last_frame.name if reused and reused.last_frame else ""),
     )
     provider = get_provider(generation.provider)
     try:
@@ -327,26 +341,38 @@ def _submit_claimed(generation: Generation, scene: Scene, work_dir: Path) -> Out
 def _record_submission(
     scene: Scene, submission: Any, provider: Any, *, seed: int | None, recipe: dict[str, Any]
 ) -> Outcome:
-    """Store an accepted prediction at once; say when the seed did not reach the model."""
-    # The version the prediction reported ("hidden" for official models) is a record only.
-    recipe = {**recipe, "reported_version": submission.model_version}
+    """Store an accepted prediction at once; say when the seed did not reach the model.
+
+    A prediction still running is left to the poller or its webhook (the claim is released); one
+    that already ended (the local model) is completed here under the submission's claim, which
+    the caller's heartbeat keeps renewing.
+    """
+    finished = submission.finished
+    recorded = {
+        "status": Scene.Status.RUNNING,
+        "prediction_id": submission.prediction_id,
+        "provider_input": submission.provider_input,
+        # The version the prediction reported ("hidden" for official models) is a record only.
+        "recipe": {**recipe, "reported_version": submission.model_version},
+        "seed_applied": submission.seed_applied if seed is not None else None,
+        "seed_note": submission.seed_note,
+        "model_version": submission.model_version or "",
+        **(
+            {"lease_expires_at": leases.lease_until(), "next_poll_at": None}
+            if finished
+            else {
+                "claimed_by": "",
+                "lease_expires_at": None,
+                "next_poll_at": poll_schedule.next_look(None),
+            }
+        ),
+    }
     # The provider has accepted (and may bill) this prediction: its id must reach the database
     # even across a database restart, or the scene would be submitted a second time.
     stored = _persist_through_outage(
         lambda: Scene.objects.filter(
             pk=scene.pk, status=Scene.Status.SUBMITTING, claimed_by=scene.claimed_by
-        ).update(
-            status=Scene.Status.RUNNING,
-            prediction_id=submission.prediction_id,
-            provider_input=submission.provider_input,
-            recipe=recipe,
-            seed_applied=submission.seed_applied if seed is not None else None,
-            seed_note=submission.seed_note,
-            model_version=submission.model_version or "",
-            claimed_by="",
-            lease_expires_at=None,
-            next_poll_at=poll_schedule.next_look(None),
-        )
+        ).update(**recorded)
     )
     if not stored:
         # The scene was canceled (or its generation failed, or it was reset as lost) while the
@@ -354,14 +380,22 @@ def _record_submission(
         # (and bills) unseen.
         _abandon_prediction(scene.pk, submission.prediction_id, provider)
         return Outcome()
+    for field, value in recorded.items():
+        setattr(scene, field, value)
     if seed is not None and not submission.seed_applied:
         _add_warning(scene.generation_id, seed_warning(submission.seed_note or "not applied"))
-    if submission.model_version:
-        # A record of what ran (shown, embedded in the video); never sent back to the provider.
-        Generation.objects.filter(pk=scene.generation_id, model_version="").update(
-            model_version=submission.model_version
-        )
+    _record_model_version(scene.generation, submission.model_version)
+    if finished:
+        return _conclude(scene, provider, finished, token=scene.claimed_by)
     return advance_scene(scene_id=scene.pk)
+
+
+def _record_model_version(generation: Generation, version: str | None) -> None:
+    """The first version a prediction reports: a record of what ran (shown, embedded in the
+    video), never sent back to the provider. Skipped once this instance knows one."""
+    if version and not generation.model_version:
+        Generation.objects.filter(pk=generation.pk, model_version="").update(model_version=version)
+        generation.model_version = version
 
 
 def _abandon_prediction(scene_id: int, prediction_id: str, provider: Any) -> None:
@@ -419,9 +453,9 @@ def _add_warning(generation_id: uuid.UUID, message: str) -> None:
 def advance_scene(*, scene_id: int, state: PredictionState | None = None) -> Outcome:
     """Look at a running scene's prediction and, when it has ended, record the outcome.
 
-    Called right after submission, by the poller, by the webhook (with the ``state`` read from its
-    verified body, which saves a GET) and by the reconciler; only the first caller to see the end
-    records it.
+    Called right after a submission whose prediction is still running, by the poller, by the
+    webhook (with the ``state`` read from its verified body, which saves a GET) and by the
+    reconciler; only the first caller to see the end records it.
     """
     scene = Scene.objects.select_related("generation").get(pk=scene_id)
     if scene.status != Scene.Status.RUNNING or not scene.prediction_id:
@@ -436,26 +470,41 @@ def advance_scene(*, scene_id: int, state: PredictionState | None = None) -> Out
             if exc.retryable:
                 return Outcome(poll=True)
             return fail_scene(scene_id=scene_id, message=str(exc))
+    return _conclude(scene, provider, state)
+
+
+def _conclude(
+    scene: Scene, provider: Any, state: PredictionState, *, token: str | None = None
+) -> Outcome:
+    """Record how a prediction ended. ``token``: a claim the caller holds and keeps renewing (a
+    prediction that ended during its submission); without one, the completion is claimed here."""
     if not state.status.is_terminal:
         return Outcome(poll=True)
     if state.status != PredictionStatus.SUCCEEDED:
         reason = state.error or f"the prediction was {state.status.value}"
-        return fail_scene(scene_id=scene_id, message=f"prediction {state.prediction_id}: {reason}")
+        return fail_scene(scene_id=scene.pk, message=f"prediction {state.prediction_id}: {reason}")
+    if token is not None:
+        return _complete(scene, provider, state, token)
     # Completing (download, normalise, store) takes seconds: claim it, so the poller, a webhook
     # and the reconciler never complete one scene side by side, and a dead completer is replaced.
     token = leases.new_token()
     claimed = (
-        Scene.objects.filter(pk=scene_id, status=Scene.Status.RUNNING)
+        Scene.objects.filter(pk=scene.pk, status=Scene.Status.RUNNING)
         .filter(leases.lapsed())
         .update(claimed_by=token, lease_expires_at=leases.lease_until(), next_poll_at=None)
     )
     if not claimed:
         return Outcome()
+    with leases.heartbeat(Scene, scene.pk, token):
+        return _complete(scene, provider, state, token)
+
+
+def _complete(scene: Scene, provider: Any, state: PredictionState, token: str) -> Outcome:
+    """Store a succeeded prediction's outputs under the claim ``token``, then say what is next."""
     try:
-        with leases.heartbeat(Scene, scene_id, token):
-            stored = _store_outputs(scene, provider, state, token)
+        stored = _store_outputs(scene, provider, state, token)
     except (ProviderError, media.MediaError, OSError) as exc:
-        return fail_scene(scene_id=scene_id, message=f"could not store the output: {exc}")
+        return fail_scene(scene_id=scene.pk, message=f"could not store the output: {exc}")
     return _after_scene_succeeded(scene) if stored else Outcome()
 
 
@@ -483,10 +532,11 @@ def _house_outputs(generation: Generation, fetched: Any, work: Path) -> HouseOut
         fps=generation.fps,
         source=source,
     )
-    media.save_png(media.last_frame(normalized), work / "last.png")
-    return HouseOutputs(
-        normalized, work / "last.png", fetched.latent_path, info.frame_count, source.duration
-    )
+    last = fetched.last_frame_path if info.copied else None
+    if last is None:  # decoded from the stored clip (2-4 ms at 64 px, more at 720p)
+        last = work / "last.png"
+        media.save_png(media.last_frame(normalized), last)
+    return HouseOutputs(normalized, last, fetched.latent_path, info.frame_count, source.duration)
 
 
 def _save_outputs(stem: str, outputs: HouseOutputs) -> dict[str, str]:

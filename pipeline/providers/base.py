@@ -62,6 +62,9 @@ class Submission:
     model_version: str | None = None
     schema_fingerprint: str | None = None  # the stored schema the input was built against
     dropped_inputs: tuple[str, ...] = ()  # inputs left out because the schema does not declare them
+    # The prediction's final state when it ended during ``submit`` (the local model renders there):
+    # the caller completes the scene at once, with no ``fetch`` and no second claim.
+    finished: PredictionState | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,9 @@ class PredictionState:
 class FetchedOutput:
     video_path: Path
     latent_path: Path | None = None  # only the local model exposes its final latent
+    # The clip's last frame exactly as rendered, before encoding (the local model): stored as the
+    # scene's last frame while the clip is kept as is, instead of one decoded from the clip.
+    last_frame_path: Path | None = None
 
 
 class ProviderError(Exception):

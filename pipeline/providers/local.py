@@ -80,6 +80,7 @@ class LocalProvider:
             "seed_used": result.seed,
             "video": result.video.path.name,
             "latent": result.latent_path.name,
+            "last_frame": result.last_frame_path.name,
             "predict_time": elapsed,
         }
         (out_dir / RECORD).write_text(json.dumps(record))
@@ -88,6 +89,7 @@ class LocalProvider:
             provider_input=provider_input,
             seed_applied=request.seed is not None,
             model_version=LOCAL_MODEL_VERSION,
+            finished=self._state(record),
         )
 
     def _render(
@@ -121,20 +123,30 @@ class LocalProvider:
             return PredictionState(
                 prediction_id, PredictionStatus.FAILED, error="Local prediction record is missing"
             )
-        record = json.loads(record_path.read_text())
+        return self._state(json.loads(record_path.read_text()))
+
+    def _state(self, record: Mapping[str, Any]) -> PredictionState:
+        """A prediction's state from its record (the one ``submit`` wrote)."""
+        out_dir = self.root / record["id"]
+        files = {
+            key: str(out_dir / record[key]) for key in ("latent", "last_frame") if key in record
+        }
         return PredictionState(
-            prediction_id=prediction_id,
+            prediction_id=record["id"],
             status=PredictionStatus(record["status"]),
-            output_url=str(self.root / prediction_id / record["video"]),
+            output_url=str(out_dir / record["video"]),
             predict_time=record.get("predict_time"),
-            extra={"latent": str(self.root / prediction_id / record["latent"])},
+            extra=files,
         )
 
     def fetch_output(self, state: PredictionState, dest_dir: Path) -> FetchedOutput:
         if state.output_url is None:
             raise ProviderError(f"Prediction {state.prediction_id} has no output")
+        last_frame = state.extra.get("last_frame")  # records written before it was kept lack it
         return FetchedOutput(
-            video_path=Path(state.output_url), latent_path=Path(state.extra["latent"])
+            video_path=Path(state.output_url),
+            latent_path=Path(state.extra["latent"]),
+            last_frame_path=Path(last_frame) if last_frame else None,
         )
 
     def cancel(self, prediction_id: str) -> None:
