@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,36 +48,94 @@ def lapsed() -> Q:
 
 @contextmanager
 def heartbeat(model: type[models.Model], pk: object, token: str) -> Iterator[None]:
-    """Renew ``token``'s lease on one row while the block runs.
+    """Renew ``token``'s lease on one row while the block runs; no renewal follows the block.
 
     Inside a transaction (tests run in one) the renewals could not be seen and SQLite would make
-    the thread wait on the caller's lock, so the lease then simply lasts its full length.
+    the renewing thread wait on the caller's lock, so the lease then simply lasts its full length.
     """
     if connection.in_atomic_block:
         yield
         return
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=_renew, args=(model, pk, token, stop), name=f"lease-{pk}", daemon=True
-    )
-    thread.start()
+    claim = (model, pk, token)
+    _keeper.hold(claim)
     try:
         yield
     finally:
-        stop.set()
-        thread.join(timeout=5)
+        _keeper.release(claim)
 
 
-def _renew(model: type[models.Model], pk: object, token: str, stop: threading.Event) -> None:
-    try:
-        while not stop.wait(config.LEASE_SECONDS / 4):
+Claim = tuple[type[models.Model], object, str]
+
+
+class _LeaseKeeper:
+    """One daemon thread per process renews every claim the process holds, a quarter lease after
+    it was taken or last renewed.
+
+    Holding and releasing a claim is a dictionary operation: no thread is started and joined per
+    claim, which cost a scene 1-10 ms on a busy two-core machine (bench/pipeline_bench.py).
+    Locking: ``_changed`` guards ``_due`` and ``_renewing``; renewals run outside it, and
+    ``release`` waits for a renewal of its claim already under way.
+    """
+
+    def __init__(self) -> None:
+        self._due: dict[Claim, float] = {}  # claim -> monotonic time of its next renewal
+        self._renewing: set[Claim] = set()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, claim: Claim) -> None:
+        with self._changed:
+            self._due[claim] = time.monotonic() + config.LEASE_SECONDS / 4
+            # A forked worker inherits the object but not the thread: start one of its own.
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def release(self, claim: Claim) -> None:
+        with self._changed:
+            self._due.pop(claim, None)
+            while claim in self._renewing:
+                self._changed.wait()
+
+    def _run(self) -> None:
+        while True:
+            due = self._next_due()
             try:
-                model.objects.filter(pk=pk, claimed_by=token).update(lease_expires_at=lease_until())
-            except DatabaseError as exc:  # the database restarting: try again next beat
-                logger.warning("lease renewal of %s %s failed: %s", model.__name__, pk, exc)
-                connection.close()
-    finally:
-        connection.close()  # this thread's own connection
+                for model, pk, token in due:
+                    _renew(model, pk, token)
+            finally:  # even if a renewal raised: a release must never wait for a dead thread
+                with self._changed:
+                    self._renewing.clear()
+                    self._changed.notify_all()
+                    idle = not self._due
+            if idle:
+                connection.close()  # this thread's own; reopened by the next renewal
+
+    def _next_due(self) -> list[Claim]:
+        """Wait until some claims are due; mark them renewing and schedule their next renewal."""
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                due = [claim for claim, at in self._due.items() if at <= now]
+                if due:
+                    for claim in due:
+                        self._due[claim] = now + config.LEASE_SECONDS / 4
+                    self._renewing.update(due)
+                    return due
+                soonest = min(self._due.values(), default=None)
+                self._changed.wait(None if soonest is None else soonest - now)
+
+
+_keeper = _LeaseKeeper()
+
+
+def _renew(model: type[models.Model], pk: object, token: str) -> None:
+    try:
+        model.objects.filter(pk=pk, claimed_by=token).update(lease_expires_at=lease_until())
+    except DatabaseError as exc:  # the database restarting: try again next beat
+        logger.warning("lease renewal of %s %s failed: %s", model.__name__, pk, exc)
+        connection.close()
 
 
 def acquire(name: str, holder: str, seconds: float) -> bool:
