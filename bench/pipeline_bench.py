@@ -64,13 +64,11 @@ def run_once(latency: float, workers: int) -> dict:
             deployment.start_cluster()
             plan_file = Path(tmp) / "plan.json"
             plan_file.write_text(json.dumps(PLAN))
-            out = deployment.manage("generate", str(plan_file))
+            # One waiting process that polls every 0.25 s: waiting by starting a Django process per
+            # look (Deployment.wait_for) would keep one of this machine's two cores busy and bill
+            # the pipeline for it.
+            out = deployment.manage("generate", str(plan_file), "--wait", "--verbosity", "0")
             gid = out.split("created generation ", 1)[1].split()[0]
-            deployment.wait_for(
-                f"result = Generation.objects.get(pk='{gid}').status in ('succeeded', 'failed')",
-                timeout=300,
-                interval=0.2,
-            )
             timings = deployment.query(TIMINGS.format(gid=gid))
             root = deployment.scratch_dir
             for scene in timings["scenes"]:
