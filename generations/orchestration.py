@@ -86,8 +86,8 @@ def start_generation(*, generation_id: uuid.UUID) -> Outcome:
             pk=generation_id, status=Generation.Status.QUEUED
         ).update(
             status=Generation.Status.RUNNING,
-            stage="drawing seed",
-            progress=1,
+            stage="rendering scenes",  # seen only with the seed: they commit together
+            progress=5,
             started_at=timezone.now(),
             updated_at=timezone.now(),
         )
@@ -102,29 +102,25 @@ def start_generation(*, generation_id: uuid.UUID) -> Outcome:
         raise GenerationStateError(
             f"Generation {generation_id} is {status}; only a queued generation can be started."
         )
-    _set_progress(generation_id, stage="rendering scenes", progress=5)
+    scenes = _scene_states(generation_id)
     return Outcome(
-        ready_scenes=tuple(ready_scene_ids(generation_id=generation_id)),
-        finish=_every_scene_reused(generation_id),
+        ready_scenes=tuple(_ready(scenes)),
+        # Every scene copied from another generation (generations.iterate): straight to the stitch.
+        finish=all(scene.status == Scene.Status.SUCCEEDED for scene in scenes),
     )
 
 
-def _every_scene_reused(generation_id: uuid.UUID) -> bool:
-    """A generation whose scenes were all copied from another (generations.iterate) has nothing
-    to render: it goes straight to the stitch."""
-    scenes = Scene.objects.filter(generation_id=generation_id)
-    statuses = set(scenes.values_list("status", flat=True))
-    return statuses == {Scene.Status.SUCCEEDED}
-
-
-def ready_scene_ids(*, generation_id: uuid.UUID) -> list[int]:
-    """Pending scenes that may start now: chain heads, and continuous scenes whose predecessor
-    is done."""
-    scenes = list(
+def _scene_states(generation_id: uuid.UUID) -> list[Scene]:
+    return list(
         Scene.objects.filter(generation_id=generation_id)
         .order_by("index")
         .only("id", "index", "continuous", "status")
     )
+
+
+def _ready(scenes: list[Scene]) -> list[int]:
+    """Pending scenes that may start now: chain heads, and continuous scenes whose predecessor
+    is done (``scenes``: all of a generation's, in order)."""
     ready = []
     for scene in scenes:
         if scene.status != Scene.Status.PENDING:
@@ -133,6 +129,12 @@ def ready_scene_ids(*, generation_id: uuid.UUID) -> list[int]:
         if before is None or scenes[before].status == Scene.Status.SUCCEEDED:
             ready.append(scene.pk)
     return ready
+
+
+def ready_scene_ids(*, generation_id: uuid.UUID) -> list[int]:
+    """Pending scenes that may start now: chain heads, and continuous scenes whose predecessor
+    is done."""
+    return _ready(_scene_states(generation_id))
 
 
 # --- run a scene (submission) ---------------------------------------------------------------------
