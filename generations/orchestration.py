@@ -525,20 +525,18 @@ def _house_outputs(generation: Generation, fetched: Any, work: Path) -> HouseOut
     # Clips may arrive at another frame rate (minimax: 25 fps) and size; bringing every clip to
     # one house format on arrival makes the final stitch a stream copy.
     source = media.probe(fetched.video_path)  # once: its duration is what the model billed
-    normalized = work / "normalized.mp4"
-    info = media.normalize(
-        fetched.video_path,
-        normalized,
-        width=generation.width,
-        height=generation.height,
-        fps=generation.fps,
-        source=source,
-    )
-    last = fetched.last_frame_path if info.copied else None
-    if last is None:  # decoded from the stored clip (2-4 ms at 64 px, more at 720p)
+    size = {"width": generation.width, "height": generation.height, "fps": generation.fps}
+    if media.in_house_format(source, **size):
+        # Stored as it came (every local render): no copy, and the model's own lossless last
+        # frame, when it kept one, is this clip's.
+        clip, last, frames = fetched.video_path, fetched.last_frame_path, source.frame_count
+    else:
+        clip, last = work / "normalized.mp4", None
+        frames = media.normalize(fetched.video_path, clip, **size, source=source).frame_count
+    if last is None:  # decoded from the clip (2-4 ms at 64 px, more at 720p)
         last = work / "last.png"
-        media.save_png(media.last_frame(normalized), last)
-    return HouseOutputs(normalized, last, fetched.latent_path, info.frame_count, source.duration)
+        media.save_png(media.last_frame(clip), last)
+    return HouseOutputs(clip, last, fetched.latent_path, frames, source.duration)
 
 
 def _save_outputs(stem: str, outputs: HouseOutputs) -> dict[str, str]:

@@ -515,7 +515,7 @@ def normalize(
     if not isinstance(fps, int) or fps < 1:
         raise ValueError(f"fps must be a positive integer, got {fps!r}")
     info = source or probe(src)
-    if _is_house_format(info, width, height, fps):
+    if in_house_format(info, width=width, height=height, fps=fps):
         part = _part_path(dst)
         shutil.copyfile(src, part)
         os.replace(part, dst)
@@ -524,7 +524,9 @@ def normalize(
     return _as_output(probe(dst), False)
 
 
-def _is_house_format(info: VideoInfo, width: int, height: int, fps: int) -> bool:
+def in_house_format(info: VideoInfo, *, width: int, height: int, fps: int) -> bool:
+    """Whether a probed clip is already what ``normalize`` would make of it: h264, yuv420p, this
+    size and rate, a keyframe at least every second, no B-frames."""
     if (info.codec, info.pix_fmt, info.width, info.height) != ("h264", PIX_FMT, width, height):
         return False
     if abs(info.fps - fps) > 1e-6:
