@@ -350,25 +350,7 @@ def _record_submission(
     the caller's heartbeat keeps renewing.
     """
     finished = submission.finished
-    recorded = {
-        "status": Scene.Status.RUNNING,
-        "prediction_id": submission.prediction_id,
-        "provider_input": submission.provider_input,
-        # The version the prediction reported ("hidden" for official models) is a record only.
-        "recipe": {**recipe, "reported_version": submission.model_version},
-        "seed_applied": submission.seed_applied if seed is not None else None,
-        "seed_note": submission.seed_note,
-        "model_version": submission.model_version or "",
-        **(
-            {"lease_expires_at": leases.lease_until(), "next_poll_at": None}
-            if finished
-            else {
-                "claimed_by": "",
-                "lease_expires_at": None,
-                "next_poll_at": poll_schedule.next_look(None),
-            }
-        ),
-    }
+    recorded = _accepted_fields(submission, seed=seed, recipe=recipe)
     # The provider has accepted (and may bill) this prediction: its id must reach the database
     # even across a database restart, or the scene would be submitted a second time.
     stored = _persist_through_outage(
@@ -390,6 +372,32 @@ def _record_submission(
     if finished:
         return _conclude(scene, provider, finished, token=scene.claimed_by)
     return advance_scene(scene_id=scene.pk)
+
+
+def _accepted_fields(
+    submission: Any, *, seed: int | None, recipe: dict[str, Any]
+) -> dict[str, Any]:
+    """A scene's fields once its prediction is accepted: the claim is kept to complete it at
+    once when the prediction has already ended, else released to the poller or webhook."""
+    if submission.finished:
+        claim = {"lease_expires_at": leases.lease_until(), "next_poll_at": None}
+    else:
+        claim = {
+            "claimed_by": "",
+            "lease_expires_at": None,
+            "next_poll_at": poll_schedule.next_look(None),
+        }
+    return {
+        "status": Scene.Status.RUNNING,
+        "prediction_id": submission.prediction_id,
+        "provider_input": submission.provider_input,
+        # The version the prediction reported ("hidden" for official models) is a record only.
+        "recipe": {**recipe, "reported_version": submission.model_version},
+        "seed_applied": submission.seed_applied if seed is not None else None,
+        "seed_note": submission.seed_note,
+        "model_version": submission.model_version or "",
+        **claim,
+    }
 
 
 def _record_model_version(generation: Generation, version: str | None) -> None:

@@ -366,3 +366,32 @@ def test_iter_frames_rgb_shrinks_every_frame_keeping_the_aspect(clip: Path) -> N
     h, w = small[0].shape[:2]
     blocks = full[3][: 2 * h, : 2 * w].reshape(h, 2, w, 2, 3).mean(axis=(1, 3))
     assert mean_abs_diff(small[3], blocks.astype(np.uint8)) < 2.0
+
+
+def test_probe_reads_the_keyframe_gap_and_codec_signature_in_its_one_pass(tmp_path: Path) -> None:
+    path = tmp_path / "moving.mp4"
+    media.encode(smooth_frames(FPS * 3), path, fps=FPS)
+    keyframes = [i for i, p in enumerate(packets(path)) if p.is_keyframe]
+    with av.open(str(path)) as container:
+        ctx = container.streams.video[0].codec_context
+        extradata, has_b_frames = bytes(ctx.extradata), bool(ctx.has_b_frames)
+
+    info = media.probe(path)
+
+    assert info.keyframe_gap == max(np.diff([*keyframes, FPS * 3]))
+    assert (info.extradata, info.has_b_frames) == (extradata, has_b_frames)
+    assert extradata and has_b_frames is False  # the house format: SPS/PPS present, no B-frames
+
+
+def test_a_clip_already_in_the_house_format_is_recognised_and_others_are_not(
+    tmp_path: Path,
+) -> None:
+    house = tmp_path / "house.mp4"
+    media.encode(smooth_frames(FPS), house, fps=FPS)
+    other = tmp_path / "other.mp4"
+    media.encode(smooth_frames(30, 160, 90), other, fps=30)
+
+    assert media.in_house_format(media.probe(house), width=W, height=H, fps=FPS)
+    assert not media.in_house_format(media.probe(house), width=W, height=H, fps=FPS * 2)
+    assert not media.in_house_format(media.probe(house), width=W * 2, height=H, fps=FPS)
+    assert not media.in_house_format(media.probe(other), width=W, height=H, fps=FPS)
