@@ -65,6 +65,7 @@ def heartbeat(model: type[models.Model], pk: object, token: str) -> Iterator[Non
 
 
 Claim = tuple[type[models.Model], object, str]
+RELEASE_WAIT_SECONDS = 5.0
 
 
 class _LeaseKeeper:
@@ -95,8 +96,9 @@ class _LeaseKeeper:
     def release(self, claim: Claim) -> None:
         with self._changed:
             self._due.pop(claim, None)
-            while claim in self._renewing:
-                self._changed.wait()
+            # A renewal stuck on a hung database is not waited for past a few seconds: one that
+            # lands late only lengthens a lease its holder has already given up.
+            self._changed.wait_for(lambda: claim not in self._renewing, RELEASE_WAIT_SECONDS)
 
     def _run(self) -> None:
         while True:
