@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from generations.models import Generation
 from generations.selectors import find_generation
+from generations.services import KEEP_SEED
 from pipeline.coherence.drawing import format_report_table, render_report_png
 
 
@@ -148,6 +149,14 @@ def finish_command(out: OutputWrapper, generation: Generation, options: dict[str
         timeout=options["timeout"],
         show=options["verbosity"] > 0,
     )
+
+
+def seed_choice(options: dict[str, Any]) -> Any:
+    """The seed a ``--seed N | --new-seed`` pair asks for: N, None (draw a fresh one), or
+    KEEP_SEED when neither is given."""
+    if options["new_seed"]:
+        return None
+    return options["seed"] if options["seed"] is not None else KEEP_SEED
 
 
 def money(value: Any) -> str:

@@ -15,10 +15,14 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from generations import storage
 from generations.caps import OPERATOR
-from generations.management.commands._common import describe, load_generation, wait_for_result
+from generations.management.commands._common import (
+    describe,
+    load_generation,
+    seed_choice,
+    wait_for_result,
+)
 from generations.models import Generation
 from generations.services import (
-    KEEP_SEED,
     compare_regeneration,
     recipe_from_video,
     regenerate_generation,
@@ -88,11 +92,7 @@ class Command(BaseCommand):
     @staticmethod
     def regenerate(options: dict[str, Any]) -> tuple[Generation, Generation | None]:
         """The new generation, and the stored generation it replays (None for a video)."""
-        seed: Any = KEEP_SEED
-        if options["new_seed"]:
-            seed = None
-        elif options["seed"] is not None:
-            seed = options["seed"]
+        seed = seed_choice(options)
         try:
             if options["from_video"]:
                 recipe = recipe_from_video(options["from_video"])

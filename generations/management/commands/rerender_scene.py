@@ -18,8 +18,8 @@ from generations.management.commands._common import (
     finish_command,
     load_generation,
     money,
+    seed_choice,
 )
-from generations.services import KEEP_SEED
 
 
 def _numbers(indexes: tuple[int, ...]) -> str:
@@ -48,11 +48,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         source = load_generation(options["generation_id"])
-        seed: Any = KEEP_SEED
-        if options["new_seed"]:
-            seed = None
-        elif options["seed"] is not None:
-            seed = options["seed"]
+        seed = seed_choice(options)
         try:
             planned = plan_rerender(
                 source=source, number=options["scene"], duration=options["duration"]
