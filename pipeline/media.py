@@ -534,11 +534,6 @@ def in_house_format(info: VideoInfo, *, width: int, height: int, fps: int) -> bo
     return not info.has_b_frames and info.keyframe_gap <= fps
 
 
-def max_keyframe_gap(path: Path) -> int:
-    """Largest distance, in frames, between consecutive keyframes (or to the end of the clip)."""
-    return probe(path).keyframe_gap
-
-
 def _resampled(info: VideoInfo, width: int, height: int, fps: int) -> Iterator[np.ndarray]:
     """Frames of one clip at the target size, resampled to ``fps`` by nearest-frame picking."""
     out_count = max(round(info.frame_count * fps / info.fps), 1)

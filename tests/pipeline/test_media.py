@@ -78,7 +78,7 @@ def test_encode_puts_a_keyframe_at_least_every_second(tmp_path: Path) -> None:
     gaps = np.diff([*keyframes, FPS * 5])
     assert keyframes[0] == 0
     assert gaps.max() <= FPS
-    assert media.max_keyframe_gap(path) <= FPS
+    assert media.probe(path).keyframe_gap <= FPS
 
 
 def test_encode_writes_no_b_frames_so_decode_order_is_presentation_order(clip: Path) -> None:
@@ -205,7 +205,7 @@ def test_concat_of_mismatched_clips_re_encodes_with_the_right_frame_count(tmp_pa
     assert out.copied is False
     assert out.frame_count == 36
     assert (out.width, out.height, out.fps) == (W, H, FPS)
-    assert media.max_keyframe_gap(out.path) <= FPS
+    assert media.probe(out.path).keyframe_gap <= FPS
 
 
 def test_can_stream_copy_requires_equal_codec_size_fps_time_base_and_pix_fmt() -> None:
@@ -241,7 +241,7 @@ def test_normalize_re_encodes_a_foreign_clip_to_the_house_format(tmp_path: Path)
     assert (out.width, out.height, out.fps) == (W, H, FPS)
     assert (out.codec, out.pix_fmt) == ("h264", "yuv420p")
     assert out.frame_count == 12  # same 1 s of content at the new rate
-    assert media.max_keyframe_gap(out.path) <= FPS
+    assert media.probe(out.path).keyframe_gap <= FPS
 
 
 def test_normalize_copies_a_clip_already_in_house_format(clip: Path, tmp_path: Path) -> None:
