@@ -9,7 +9,10 @@ def warm_up_worker(**kwargs: Any) -> None:
     runs then pays neither seconds of imports (numpy, PyAV, scikit-image, matplotlib) nor a
     connect and SQLite's schema load (3 ms idle, 20-35 ms on a busy two-core machine)."""
     from django.db import DatabaseError, connection
+    from django_q.conf import Conf
 
+    if Conf.SYNC:  # django-q2 sends this before every task run inline: the caller is warm already
+        return
     import generations.tasks  # noqa: F401
     import pipeline.coherence
     import pipeline.providers.local  # noqa: F401
