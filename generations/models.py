@@ -134,7 +134,9 @@ class Scene(models.Model):
 
     class LatentReuse(models.TextChoices):
         NONE = "", "none"
+        # The hand-over ladder, best first (pipeline.handover chooses per scene).
         LATENT = "latent", "final latent"
+        CLIP = "clip", "previous clip"
         FIRST_FRAME = "first_frame", "last frame as first-frame image"
 
     TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELED)
