@@ -38,16 +38,30 @@ class SceneRequest:
     fps: int
     # No version here: a model runs by name, or (a community model) by the 64-hex version pinned
     # in the registry. A version a prediction reported is a record, never an input.
-    # Latent reuse: the local model takes the predecessor's final latent (.npy), hosted models its
-    # last frame (PNG) through their first-frame image input. A chain head may instead start from
-    # a given image (the scene's or the generation's reference image), also ``init_image_path``.
+    # The hand-over: the local model takes the predecessor's final latent (.npy); a hosted model
+    # whose stored schema declares a clip input (ModelSpec.continues_clip) the predecessor's clip
+    # (mp4), sent on that input instead of the first frame; other hosted models its last frame
+    # (PNG) through their first-frame image input. A chain head may instead start from a given
+    # image (the scene's or the generation's reference image), also ``init_image_path``.
     # At most one is set.
     init_latent_path: Path | None = None
     init_image_path: Path | None = None
+    init_clip_path: Path | None = None
     webhook_url: str | None = None
     # The model's stored live Input component (pipeline.providers.schema); None: the registry's
     # knowledge only. When set, only inputs it declares are sent.
     input_schema: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        starts = [
+            name
+            for name in ("init_latent_path", "init_image_path", "init_clip_path")
+            if getattr(self, name) is not None
+        ]
+        if len(starts) > 1:
+            # A clip continuation excludes the first frame (wan-2.7's first_clip is "not together
+            # with first_frame"): one start per scene, never two.
+            raise ValueError(f"a scene starts from at most one of {', '.join(starts)}")
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,13 @@ comment, and ``docs/providers.md`` repeats it.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from coherence_project.conf import config
+from pipeline.providers.schema import declares_input, requires_input
 
 LOCAL_PROVIDER = "local"
 REPLICATE_PROVIDER = "replicate"
@@ -35,6 +37,7 @@ MINIMAX_VIDEO_01 = "minimax/video-01"
 KLING_V21 = "kwaivgi/kling-v2.1"
 SEEDANCE_PRO_FAST = "bytedance/seedance-1-pro-fast"
 VEO_31_FAST = "google/veo-3.1-fast"
+WAN_27_I2V = "wan-video/wan-2.7-i2v"
 
 BILL_PER_SECOND = "second"
 BILL_PER_CLIP = "clip"
@@ -57,6 +60,10 @@ class ModelSpec:
     seed_input: str | None = None
     first_frame_input: str | None = None
     last_frame_input: str | None = None
+    # The input that takes a previous clip to continue (wan-2.7-i2v's first_clip). Never sent
+    # with the first-frame input, and only when a stored live schema declares it.
+    clip_input: str | None = None
+    clip_seconds: tuple[float, float] | None = None  # inclusive source-clip length it takes
     duration_input: str | None = None
     allowed_durations: tuple[float, ...] | None = None  # None: any duration within plan bounds
     # Models that take a frame count instead of a duration (wan): duration * fps -> frames.
@@ -91,7 +98,7 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         # COHERENCE_EXTRA_MODELS arrives as JSON: lists where the dataclass wants tuples and sets.
-        for name in ("allowed_durations", "allowed_resolutions", "frames_range"):
+        for name in ("allowed_durations", "allowed_resolutions", "frames_range", "clip_seconds"):
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
@@ -116,6 +123,25 @@ class ModelSpec:
         """Whether a continuous scene can start from its predecessor's final state."""
         return self.accepts_latent or self.first_frame_input is not None
 
+    def continues_clip(self, input_schema: Mapping[str, Any] | None) -> bool:
+        """Whether a continuous scene can hand this model the previous clip (method ``clip``).
+
+        Only with a stored live Input component (``input_schema``) that declares the clip input
+        and does not require the first-frame input (the clip replaces it; the two are never sent
+        together). Without a stored schema the answer is False: Replicate drops an undeclared
+        input without a word, so a guessed name would silently render from nothing.
+        """
+        if not self.clip_input or not declares_input(input_schema, self.clip_input):
+            return False
+        return not requires_input(input_schema, self.first_frame_input)
+
+    def clip_fits(self, seconds: float) -> bool:
+        """Whether a source clip of ``seconds`` is within the length the clip input takes."""
+        if self.clip_seconds is None:
+            return True
+        low, high = self.clip_seconds
+        return low <= seconds <= high
+
     @property
     def input_names(self) -> frozenset[str]:
         """Every input name this model accepts."""
@@ -124,6 +150,7 @@ class ModelSpec:
             self.seed_input,
             self.first_frame_input,
             self.last_frame_input,
+            self.clip_input,
             self.duration_input,
             self.frames_input,
             self.fps_input,
@@ -219,9 +246,18 @@ SEEDANCE_INPUTS = frozenset(
 )
 SEEDANCE_RESOLUTIONS = ("480p", "720p", "1080p")
 SEEDANCE_DURATIONS = tuple(float(s) for s in range(2, 13))  # integer 2..12 on the schema
+SEEDANCE_PRO_DURATIONS = tuple(float(s) for s in range(3, 13))  # pro's schema: minimum 3
 
 
-def _seedance(name: str, *, last_frame: bool, extra: frozenset[str], **pricing: Any) -> ModelSpec:
+def _seedance(
+    name: str,
+    *,
+    last_frame: bool,
+    extra: frozenset[str],
+    durations: tuple[float, ...] = SEEDANCE_DURATIONS,
+    default_resolution: str = "720p",
+    **pricing: Any,
+) -> ModelSpec:
     return ModelSpec(
         name=name,
         provider=REPLICATE_PROVIDER,
@@ -229,10 +265,10 @@ def _seedance(name: str, *, last_frame: bool, extra: frozenset[str], **pricing: 
         first_frame_input="image",
         last_frame_input="last_frame_image" if last_frame else None,
         duration_input="duration",
-        allowed_durations=SEEDANCE_DURATIONS,
+        allowed_durations=durations,
         resolution_input="resolution",
         allowed_resolutions=SEEDANCE_RESOLUTIONS,
-        default_resolution="720p",
+        default_resolution=default_resolution,
         accepted_inputs=SEEDANCE_INPUTS | extra,
         output_fps=24,
         **pricing,
@@ -262,29 +298,36 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
         price_note="per second of output: $0.018 480p, $0.036 720p, $0.072 1080p "
         "(https://replicate.com/bytedance/seedance-1-lite, per the reference sheet 2026-11)",
     ),
-    # https://replicate.com/bytedance/seedance-1-pro: the lite schema without reference_images.
+    # https://replicate.com/bytedance/seedance-1-pro: the lite schema without reference_images,
+    # and a duration minimum of 3 (max 12) where lite's is 2 (reference sheet, 2026-12: one copy
+    # of its schema). A 2 s scene is rendered, and billed, as 3 s.
     _seedance(
         SEEDANCE_PRO,
         last_frame=True,
         extra=frozenset({"last_frame_image"}),
+        durations=SEEDANCE_PRO_DURATIONS,
         prices={"480p": 0.03, "720p": 0.06, "1080p": 0.15},
         price_note="per second of output: $0.03 480p, $0.06 720p, $0.15 1080p "
         "(https://replicate.com/bytedance/seedance-1-pro, per the reference sheet 2026-11)",
     ),
     # https://replicate.com/bytedance/seedance-1-pro-fast: seed and a start image (image), the
-    # seedance duration/resolution inputs, no last frame. Schema names follow its public callers
-    # (prompt, duration, resolution, aspect_ratio, image, seed); run `sync_models` to confirm.
+    # seedance duration/resolution inputs, no last frame; its resolution defaults to 1080p, not
+    # 720p (reference sheet 2026-12). Schema names follow its public callers (prompt, duration,
+    # resolution, aspect_ratio, image, seed); run `sync_models` to confirm.
     _seedance(
         SEEDANCE_PRO_FAST,
         last_frame=False,
         extra=frozenset(),
+        default_resolution="1080p",
         prices={"480p": 0.015, "720p": 0.025, "1080p": 0.06},
-        price_note="UNCONFIRMED: recalled as $0.015/$0.025/$0.06 per second at 480p/720p/1080p "
-        "(https://replicate.com/bytedance/seedance-1-pro-fast)",
+        price_note="per second of output: $0.015 480p, $0.025 720p, $0.06 1080p "
+        "(https://replicate.com/bytedance/seedance-1-pro-fast, confirmed per the reference "
+        "sheet 2026-12)",
     ),
     # https://replicate.com/wan-video/wan-2.2-i2v-fast and the reference sheet: seed, image
     # (REQUIRED), last_image, num_frames 81..121, frames_per_second 5..30, resolution 480p/720p,
-    # go_fast, interpolate_output, LoRA inputs. Billed per clip, not per second.
+    # go_fast, interpolate_output, LoRA inputs (both transformers: the sheet, 2026-12, names
+    # lora_weights_transformer_2 / lora_scale_transformer_2 too). Billed per clip, not per second.
     ModelSpec(
         name=WAN_I2V_FAST,
         provider=REPLICATE_PROVIDER,
@@ -313,6 +356,8 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
                 "disable_safety_checker",
                 "lora_weights_transformer",
                 "lora_scale_transformer",
+                "lora_weights_transformer_2",
+                "lora_scale_transformer_2",
                 "seed",
             }
         ),
@@ -359,13 +404,14 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
         ),
         required_inputs=frozenset({"prompt", "start_image"}),
         prices={"standard": 0.05, "pro": 0.09},
-        price_note="UNCONFIRMED: recalled as $0.05/s standard, $0.09/s pro "
-        "(https://replicate.com/kwaivgi/kling-v2.1)",
+        price_note="per second of output: $0.05 standard (720p), $0.09 pro (1080p) "
+        "(https://replicate.com/kwaivgi/kling-v2.1, confirmed per the reference sheet 2026-12)",
         output_fps=24,
     ),
     # https://replicate.com/google/veo-3.1-fast ("last frame support"): seed, image, last_frame,
-    # duration 4/6/8, resolution 720p/1080p, aspect_ratio, negative_prompt, reference_images,
-    # generate_audio (off: the stitched video carries no audio, and audio costs more).
+    # duration 4/6/8, resolution 720p/1080p (default 1080p), aspect_ratio, negative_prompt,
+    # generate_audio (default true; sent false: the stitched video carries no audio, and audio
+    # costs more). No reference_images: only google/veo-3.1 declares it (reference sheet 2026-12).
     ModelSpec(
         name=VEO_31_FAST,
         provider=REPLICATE_PROVIDER,
@@ -376,7 +422,7 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
         allowed_durations=(4.0, 6.0, 8.0),
         resolution_input="resolution",
         allowed_resolutions=("720p", "1080p"),
-        default_resolution="720p",
+        default_resolution="1080p",
         fixed_inputs={"generate_audio": False},
         accepted_inputs=frozenset(
             {
@@ -385,7 +431,6 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
                 "duration",
                 "image",
                 "last_frame",
-                "reference_images",
                 "negative_prompt",
                 "resolution",
                 "generate_audio",
@@ -393,9 +438,59 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
             }
         ),
         prices={ANY_RESOLUTION: 0.10},
-        price_note="UNCONFIRMED: recalled as $0.10/s without audio "
-        "(https://replicate.com/google/veo-3.1-fast)",
+        price_note="per second of output: $0.10 without audio ($0.15 with; we never ask for "
+        "audio) (https://replicate.com/google/veo-3.1-fast, confirmed per the reference sheet "
+        "2026-12)",
         output_fps=24,
+    ),
+    # https://replicate.com/wan-video/wan-2.7-i2v. Input names come from copies of its readme and
+    # one public caller of its API (first_frame, last_frame, prompt, negative_prompt, resolution,
+    # duration, enable_prompt_expansion, seed), NOT from its schema: the search index held no copy
+    # of its API/schema page (searched 2026-12), so run `sync_models` before relying on any name.
+    # first_clip continues a previous clip: a 2-10 s source clip (mp4/mov), not together with
+    # first_frame. Alibaba's own API for the model gives the same role, limits and exclusion
+    # (https://www.alibabacloud.com/help/en/model-studio/wan-image-to-video-guide; e.g.
+    # https://novita.ai/docs/api-reference/model-apis-wan2.7-i2v: "first_clip_url ... Duration:
+    # 2~10s ... Mutually exclusive with image_url"), which confirms the role, not Replicate's
+    # input name: the clip is sent only when a stored live schema declares first_clip
+    # (ModelSpec.continues_clip). Upstream needs first_frame or first_clip; a chain head has no
+    # clip, so without a stored schema first_frame counts as required (refused before paying).
+    # audio is a driving-audio file (never sent). Frame rate unconfirmed (30 fps per third
+    # parties), so no output_fps; 1080p as the default resolution is the third parties' default.
+    ModelSpec(
+        name=WAN_27_I2V,
+        provider=REPLICATE_PROVIDER,
+        seed_input="seed",
+        first_frame_input="first_frame",
+        last_frame_input="last_frame",
+        clip_input="first_clip",
+        clip_seconds=(2.0, 10.0),
+        duration_input="duration",
+        allowed_durations=tuple(float(s) for s in range(2, 16)),  # integer 2..15
+        resolution_input="resolution",
+        allowed_resolutions=("720p", "1080p"),
+        default_resolution="1080p",
+        accepted_inputs=frozenset(
+            {
+                "prompt",
+                "first_frame",
+                "last_frame",
+                "first_clip",
+                "audio",
+                "negative_prompt",
+                "resolution",
+                "duration",
+                "enable_prompt_expansion",
+                "seed",
+            }
+        ),
+        required_inputs=frozenset({"prompt", "first_frame"}),
+        prices={"720p": 0.10, "1080p": 0.15},
+        price_note="UNCONFIRMED: $0.10/s at 720p, $0.15/s at 1080p are third parties' prices for "
+        "Wan 2.7 i2v (https://fal.ai/models/fal-ai/wan/v2.7/image-to-video, "
+        "https://runware.ai/docs/models/alibaba-wan2-7), not Replicate's "
+        "(https://replicate.com/wan-video/wan-2.7-i2v); runware also bills a continued clip's "
+        "input seconds, which this estimate does not count",
     ),
 )
 

@@ -30,6 +30,7 @@ import replicate
 from replicate.exceptions import ReplicateError
 
 from coherence_project.conf import config
+from pipeline import media
 from pipeline.providers.base import (
     FetchedOutput,
     PredictionState,
@@ -53,7 +54,7 @@ T = TypeVar("T")
 
 # Replicate recommends data URIs only for files under 1 MB; larger files go through the files API
 # (up to 100 MB). Our conditioning frames are PNGs: a 512x288 frame is well under 1 MB, a 1080p
-# frame from a hosted model is not.
+# frame from a hosted model is not; a previous clip (clip continuation) is an mp4 either way.
 DATA_URI_MAX_BYTES = 1_000_000
 DEFAULT_MAX_RETRY_AFTER = 60.0
 MAX_BACKOFF_SECONDS = 30.0
@@ -81,12 +82,14 @@ def _json_number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
-def _image_mime(data: bytes) -> str:
-    """PNG (our last frames), or a given start image's JPEG / WebP."""
+def _media_mime(data: bytes) -> str:
+    """PNG (our last frames), a given start image's JPEG / WebP, or an mp4 (a previous clip)."""
     if data[:3] == b"\xff\xd8\xff":
         return "image/jpeg"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
+    if data[4:8] == b"ftyp":
+        return "video/mp4"
     return "image/png"
 
 
@@ -181,6 +184,59 @@ def _seed_note(request: SceneRequest, spec: ModelSpec, schema: InputSchema | Non
     if request.seed is None or takes_seed(spec, schema):
         return ""
     return seedless_reason(spec, schema)
+
+
+def _clip_input(request: SceneRequest, spec: ModelSpec) -> str:
+    """The input a previous clip goes on; refused (nothing sent) unless the stored schema declares
+    it and the clip is as long as the model takes."""
+    if not spec.continues_clip(request.input_schema):
+        why = (
+            f"no stored schema declares its {spec.clip_input!r} input (run sync_models)"
+            if spec.clip_input
+            else "it has no clip input"
+        )
+        raise ProviderError(
+            f"model {spec.name} cannot continue a clip: {why}; hand over the previous clip's "
+            "last frame as init_image_path instead. Nothing was sent",
+            retryable=False,
+        )
+    try:
+        seconds = media.probe(Path(request.init_clip_path)).duration  # type: ignore[arg-type]
+    except media.MediaError as exc:
+        raise ProviderError(f"cannot read the clip to continue: {exc}", retryable=False) from exc
+    if not spec.clip_fits(seconds):
+        low, high = spec.clip_seconds  # type: ignore[misc]
+        raise ProviderError(
+            f"model {spec.name} continues clips of {low:g}-{high:g} s; this one is "
+            f"{seconds:.2f} s. Nothing was sent",
+            retryable=False,
+        )
+    return spec.clip_input  # type: ignore[return-value]
+
+
+def _frame_input(spec: ModelSpec, schema: InputSchema | None) -> str:
+    """The first-frame input a start image goes on; refused when the model has none."""
+    frame_input = spec.first_frame_input
+    if not frame_input or (schema is not None and not schema.declares(frame_input)):
+        raise ProviderError(
+            f"model {spec.name} has no first-frame image input, so it cannot start from "
+            "an image or continue a scene; turn latent reuse off or pick a model that "
+            "takes an image",
+            retryable=False,
+        )
+    return frame_input
+
+
+def _start_input(
+    request: SceneRequest, spec: ModelSpec, schema: InputSchema | None
+) -> tuple[str, Path] | None:
+    """(input name, file) for what the scene starts from: the previous clip on the clip input,
+    else an image on the first-frame input (never both: ``SceneRequest`` allows one), or None."""
+    if request.init_clip_path is not None:
+        return _clip_input(request, spec), Path(request.init_clip_path)
+    if request.init_image_path is not None:
+        return _frame_input(spec, schema), Path(request.init_image_path)
+    return None
 
 
 def _check_required(spec: ModelSpec, schema: InputSchema | None, api_input: dict) -> None:
@@ -422,31 +478,25 @@ class ReplicateProvider:
             dropped = tuple(sorted(name for name in api_input if not schema.declares(name)))
             api_input = {k: v for k, v in api_input.items() if schema.declares(k)}
         recorded = dict(api_input)
-        if request.init_image_path is not None:
-            frame_input = spec.first_frame_input
-            if not frame_input or (schema is not None and not schema.declares(frame_input)):
-                raise ProviderError(
-                    f"model {spec.name} has no first-frame image input, so it cannot start from "
-                    "an image or continue a scene; turn latent reuse off or pick a model that "
-                    "takes an image",
-                    retryable=False,
-                )
-            value, digest = self._image_input(Path(request.init_image_path))
-            api_input[frame_input] = value
-            recorded[frame_input] = f"sha256:{digest}"
+        start = _start_input(request, spec, schema)
+        if start is not None:
+            name, path = start
+            value, digest = self._file_input(path)
+            api_input[name] = value
+            recorded[name] = f"sha256:{digest}"
         return api_input, recorded, dropped
 
-    def _image_input(self, path: Path) -> tuple[str, str]:
-        """A conditioning frame as a data URI (small) or an uploaded file's URL (large)."""
+    def _file_input(self, path: Path) -> tuple[str, str]:
+        """A conditioning frame or clip as a data URI (small) or an uploaded file's URL (large)."""
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise ProviderError(
-                f"cannot read conditioning frame {path}: {exc}", retryable=False
+                f"cannot read conditioning file {path}: {exc}", retryable=False
             ) from exc
         digest = _sha256_bytes(data)
         encoded = base64.b64encode(data).decode("ascii")
-        mime = _image_mime(data)
+        mime = _media_mime(data)
         if len(encoded) <= self.data_uri_max_bytes:
             return f"data:{mime};base64,{encoded}", digest
 

@@ -14,9 +14,10 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipeline.providers.registry import ModelSpec
+if TYPE_CHECKING:  # the registry imports this module's pure helpers; annotations only here
+    from pipeline.providers.registry import ModelSpec
 
 JSON = dict[str, Any]
 
@@ -58,6 +59,22 @@ def input_component(openapi_schema: Any) -> JSON:
     }
 
 
+def declares_input(component: Mapping[str, Any] | None, name: str | None) -> bool:
+    """Whether a stored Input component declares ``name`` (no component: False, since only a
+    stored schema can prove an input exists; Replicate drops undeclared inputs silently)."""
+    if not component or not name:
+        return False
+    properties = component.get("properties")
+    return isinstance(properties, Mapping) and name in properties
+
+
+def requires_input(component: Mapping[str, Any] | None, name: str | None) -> bool:
+    """Whether a stored Input component lists ``name`` as required."""
+    if not component or not name:
+        return False
+    return name in (component.get("required") or ())
+
+
 def fingerprint(component: Mapping[str, Any]) -> str:
     """sha256 of the canonical JSON (sorted keys, no whitespace) of a stored Input component."""
     canonical = json.dumps(component, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -87,7 +104,7 @@ class InputSchema:
         return fingerprint(self.component)
 
     def declares(self, name: str | None) -> bool:
-        return bool(name) and name in self.properties
+        return declares_input(self.component, name)
 
     def enum(self, name: str) -> list[Any] | None:
         values = self.properties.get(name, {}).get("enum")

@@ -11,6 +11,8 @@ Sources (checked 2026-12 through the search index; re-check on each page):
 - https://replicate.com/kwaivgi/kling-v2.1/versions/daad218feb714b03e2a1ac445986aebb9d05243cd00da2af17be2e4049f48f69/api
 - wan-2.2-i2v-fast, seedance-1-pro(-fast), veo-3.1-fast: /work/shared/reference/replicate.md and
   the models' pages as far as the index holds them (see the notes per model).
+- wan-2.7-i2v: the reference sheet (names from copies of its readme, not its schema) and the
+  upstream (Alibaba) API's documented limits; see ``_wan_27_i2v``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ class ServedModel:
     image_inputs: tuple[str, ...] = ()
     first_frame_input: str | None = None
     seed_input: str | None = None
+    # Clip continuation (wan-2.7-i2v's first_clip): the input, the source length it takes, and
+    # the model's rule (outside the schema) that it starts from exactly one of frame or clip.
+    clip_input: str | None = None
+    clip_seconds: tuple[float, float] | None = None
+    frame_or_clip: bool = False
     extra: JSON = field(default_factory=dict)
 
     @property
@@ -81,14 +88,17 @@ def _openapi(properties: JSON, required: list[str], enums: dict[str, tuple[str, 
     }
 
 
-def _seedance(*, last_frame: bool, reference_images: bool) -> JSON:
+def _seedance(
+    *, last_frame: bool, reference_images: bool, min_duration: int = 2, resolution: str = "720p"
+) -> JSON:
+    # seedance-1-pro's duration minimum is 3 (one copy of its schema, per the reference sheet).
     properties: JSON = {
         "prompt": _prop("string", 0, "Text prompt for video generation"),
         "image": _uri(1, "Input image for image-to-video generation"),
         "duration": _prop(
-            "integer", 3, "Video duration in seconds", default=5, minimum=2, maximum=12
+            "integer", 3, "Video duration in seconds", default=5, minimum=min_duration, maximum=12
         ),
-        "resolution": _enum(4, "resolution", "720p", "Video resolution"),
+        "resolution": _enum(4, "resolution", resolution, "Video resolution"),
         "aspect_ratio": _enum(5, "aspect_ratio", "16:9", "Ignored if an image is used."),
         "fps": _enum(6, "fps", 24, "Frame rate (frames per second)"),
         "camera_fixed": _prop("boolean", 7, "Whether to fix camera position", default=False),
@@ -141,7 +151,9 @@ def _wan_22_i2v_fast() -> JSON:
         "disable_safety_checker": _prop("boolean", 9, "Disable safety checker", default=False),
         "lora_weights_transformer": _prop("string", 10, "LoRA weights (transformer)"),
         "lora_scale_transformer": _prop("number", 11, "LoRA scale (transformer)", default=1),
-        "seed": _prop("integer", 12, "Random seed. Leave blank for random"),
+        "lora_weights_transformer_2": _prop("string", 12, "LoRA weights (transformer_2)"),
+        "lora_scale_transformer_2": _prop("number", 13, "LoRA scale (transformer_2)", default=1),
+        "seed": _prop("integer", 14, "Random seed. Leave blank for random"),
     }
     return _openapi(properties, ["prompt", "image"], {"resolution": ("string", ["480p", "720p"])})
 
@@ -175,23 +187,18 @@ def _kling_v21() -> JSON:
 def _veo_31_fast() -> JSON:
     # https://replicate.com/google/veo-3.1-fast ("last frame support"); inputs as on veo-3-fast's
     # API page (prompt, image, negative_prompt, resolution, aspect_ratio, seed) plus duration
-    # 4/6/8, last_frame, reference_images and generate_audio of the 3.1 family.
+    # 4/6/8, last_frame and generate_audio of the 3.1 family. No reference_images: only
+    # google/veo-3.1 declares it (reference sheet, 2026-12), so one sent here is dropped.
     properties = {
         "prompt": _prop("string", 0, "Text prompt for video generation"),
         "aspect_ratio": _enum(1, "aspect_ratio", "16:9", "Video aspect ratio"),
         "duration": _enum(2, "duration", 8, "Video duration in seconds"),
         "image": _uri(3, "Input image to start generating from. Ideal images are 1280x720"),
         "last_frame": _uri(4, "Ending image for interpolation (needs image)"),
-        "reference_images": {
-            "type": "array",
-            "items": {"type": "string", "format": "uri"},
-            "x-order": 5,
-            "title": "Reference images (1-3)",
-        },
-        "negative_prompt": _prop("string", 6, "What to discourage"),
-        "resolution": _enum(7, "resolution", "1080p", "Resolution of the generated video"),
-        "generate_audio": _prop("boolean", 8, "Generate audio with the video", default=True),
-        "seed": _prop("integer", 9, "Random seed. Omit for random generations"),
+        "negative_prompt": _prop("string", 5, "What to discourage"),
+        "resolution": _enum(6, "resolution", "1080p", "Resolution of the generated video"),
+        "generate_audio": _prop("boolean", 7, "Generate audio with the video", default=True),
+        "seed": _prop("integer", 8, "Random seed. Omit for random generations"),
     }
     return _openapi(
         properties,
@@ -202,6 +209,31 @@ def _veo_31_fast() -> JSON:
             "resolution": ("string", ["720p", "1080p"]),
         },
     )
+
+
+def _wan_27_i2v() -> JSON:
+    # Names and ranges from the reference sheet (copies of the model's readme and one public
+    # caller: first_frame, last_frame, prompt, negative_prompt, resolution, duration,
+    # enable_prompt_expansion, seed) plus first_clip and audio; NOT from its schema, which the
+    # search index does not hold. Only prompt is required in the sheet; the rest carry the
+    # upstream API's defaults (resolution 1080p, duration 5, prompt expansion on) and its seed
+    # range 0..2147483647 (also on Replicate's wan-2.7-r2v). "first_frame or first_clip, never
+    # both" is a model rule outside the schema: ``ServedModel.frame_or_clip``.
+    properties = {
+        "prompt": _prop("string", 0, "Text prompt for video generation"),
+        "first_frame": _uri(1, "First frame image. Not together with first_clip"),
+        "last_frame": _uri(2, "Last frame image"),
+        "first_clip": _uri(3, "Video clip (2-10 s, mp4/mov) to continue. Not with first_frame"),
+        "audio": _uri(4, "Driving audio (wav/mp3)"),
+        "negative_prompt": _prop("string", 5, "What should not appear in the video"),
+        "resolution": _enum(6, "resolution", "1080p", "Output video resolution"),
+        "duration": _prop(
+            "integer", 7, "Video duration in seconds", default=5, minimum=2, maximum=15
+        ),
+        "enable_prompt_expansion": _prop("boolean", 8, "Rewrite the prompt", default=True),
+        "seed": _prop("integer", 9, "Random seed", minimum=0, maximum=2147483647),
+    }
+    return _openapi(properties, ["prompt"], {"resolution": ("string", ["720p", "1080p"])})
 
 
 def _community_video() -> JSON:
@@ -231,13 +263,13 @@ def _served() -> dict[str, ServedModel]:
         ),
         ServedModel(
             "bytedance/seedance-1-pro",
-            _seedance(last_frame=True, reference_images=False),
+            _seedance(last_frame=True, reference_images=False, min_duration=3),
             image_inputs=("image", "last_frame_image"),
             **seedance,
         ),
         ServedModel(
             "bytedance/seedance-1-pro-fast",
-            _seedance(last_frame=False, reference_images=False),
+            _seedance(last_frame=False, reference_images=False, resolution="1080p"),
             image_inputs=("image",),
             **seedance,
         ),
@@ -274,6 +306,19 @@ def _served() -> dict[str, ServedModel]:
             image_inputs=("image", "last_frame"),
             first_frame_input="image",
             seed_input="seed",
+        ),
+        # 30 fps is third parties' figure for Wan 2.7 (unconfirmed on Replicate).
+        ServedModel(
+            "wan-video/wan-2.7-i2v",
+            _wan_27_i2v(),
+            render_fps=30,
+            duration_input="duration",
+            image_inputs=("first_frame", "last_frame"),
+            first_frame_input="first_frame",
+            seed_input="seed",
+            clip_input="first_clip",
+            clip_seconds=(2.0, 10.0),
+            frame_or_clip=True,
         ),
         ServedModel(
             "acme/community-video",

@@ -825,14 +825,10 @@ class ReplicateServer:
             with self._lock:
                 seed = self._rng.randrange(2**16)
         self._log(prediction, f"Using seed: {seed}")
-        init_image = None
-        frame_input = model.first_frame_input
-        if frame_input and model_input.get(frame_input):
-            try:
-                init_image = self._read_image(str(model_input[frame_input]))
-            except ValueError as exc:
-                return f"could not read {frame_input}: {exc}", None
-            self._log(prediction, f"Conditioning on {frame_input}")
+        try:
+            init_image = self._start_image(prediction, model, model_input)
+        except ValueError as exc:
+            return str(exc), None
         request = localmodel.RenderRequest(
             prompt=str(model_input.get("prompt", "")),
             seed=int(seed),
@@ -852,11 +848,64 @@ class ReplicateServer:
         self._log(prediction, f"Rendered {result.frame_count} frames at {request.fps} fps")
         return None, ([url] if model.name in self.list_output_models else url)
 
+    def _start_image(
+        self, prediction: _Prediction, model: ServedModel, model_input: Mapping[str, Any]
+    ) -> Any:
+        """The frame the render starts on: the first-frame input, or the last frame of the clip a
+        clip-continuing model was given. ValueError (the prediction fails, as the model's own
+        check would) for an unreadable file or a combination the model refuses."""
+        frame_input, clip_input = model.first_frame_input, model.clip_input
+        frame = model_input.get(frame_input) if frame_input else None
+        clip = model_input.get(clip_input) if clip_input else None
+        if model.frame_or_clip and bool(frame) == bool(clip):
+            raise ValueError(f"give exactly one of {frame_input} or {clip_input}")
+        if clip:
+            image = self._clip_last_frame(model, str(clip))
+            self._log(prediction, f"Continuing {clip_input}")
+            return image
+        if not frame:
+            return None
+        try:
+            image = self._read_image(str(frame))
+        except ValueError as exc:
+            raise ValueError(f"could not read {frame_input}: {exc}") from exc
+        self._log(prediction, f"Conditioning on {frame_input}")
+        return image
+
+    def _clip_last_frame(self, model: ServedModel, value: str) -> Any:
+        """A clip input's last frame, after the model's length check on the source clip."""
+        from pipeline import media
+
+        assert self._output_dir is not None
+        path = self._output_dir / f"clip-{uuid.uuid4().hex}.mp4"
+        try:
+            path.write_bytes(self._read_bytes(value))
+            seconds = media.probe(path).duration
+            low, high = model.clip_seconds or (0.0, float("inf"))
+            if not low <= seconds <= high:
+                raise ValueError(
+                    f"{model.clip_input} must be {low:g}-{high:g} s long, got {seconds:.2f} s"
+                )
+            return media.last_frame(path)
+        except media.MediaError as exc:
+            raise ValueError(f"could not read {model.clip_input}: {exc}") from exc
+        finally:
+            path.unlink(missing_ok=True)
+
     def _read_image(self, value: str) -> Any:
         """A first-frame input (data URI, uploaded file URL or http URL) as an HxWx3 uint8 array."""
         import numpy as np
         from PIL import Image, UnidentifiedImageError
 
+        data = self._read_bytes(value)
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+        except (UnidentifiedImageError, OSError) as exc:
+            raise ValueError(f"not an image: {exc}") from exc
+
+    def _read_bytes(self, value: str) -> bytes:
+        """A file input's bytes: a data URI, an uploaded file's URL or an http(s) URL."""
         data: bytes
         if value.startswith("data:"):
             header, _, encoded = value.partition(",")
@@ -882,11 +931,7 @@ class ReplicateServer:
             data = response.content
         else:
             raise ValueError("expected a data URI or an http(s) URL")
-        try:
-            with Image.open(io.BytesIO(data)) as image:
-                return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-        except (UnidentifiedImageError, OSError) as exc:
-            raise ValueError(f"not an image: {exc}") from exc
+        return data
 
     def _serve_output(self, path: str) -> _Response:
         match = _OUTPUT_PATH.match(path)
