@@ -30,7 +30,9 @@ class Setting:
 
 
 SETTINGS: dict[str, Setting] = {
-    "PROVIDER": Setting("local", "Provider used when a request names none: local | replicate."),
+    "PROVIDER": Setting(
+        "local", "Provider used when a request names none: local | replicate | diffusers."
+    ),
     "DEFAULT_MODEL": Setting("", "Model used when a request names none (empty: the provider's)."),
     "PUBLIC_URL": Setting(
         "", "Public base URL that hosted providers send webhooks to (empty: polling instead)."
@@ -103,6 +105,27 @@ SETTINGS: dict[str, Setting] = {
     ),
     "CREATE_RATE": Setting("60/min", "API create throttle per user (DRF rate)."),
     "LOG_LEVEL": Setting("INFO", "Level of the 'coherence' loggers."),
+    "DIFFUSERS_DEVICE": Setting(
+        "auto", "Where diffusers pipelines run: auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps."
+    ),
+    "DIFFUSERS_DTYPE": Setting(
+        "auto", "Their dtype: auto (bfloat16 on CUDA, float32 elsewhere), float16, bfloat16, float32."
+    ),
+    "DIFFUSERS_STEPS": Setting(
+        None, "Denoising steps per scene (empty: the family's default, 50).", cast=int
+    ),
+    "DIFFUSERS_GUIDANCE": Setting(
+        None, "Guidance scale (empty: the family's default: LTX 3.0, Wan 5.0).", cast=float
+    ),
+    "DIFFUSERS_CPU_OFFLOAD": Setting(
+        False, "Keep idle pipeline modules in CPU memory (less VRAM, slower; CUDA only)."
+    ),
+    "DIFFUSERS_VAE_TILING": Setting(False, "Decode the VAE in tiles (less VRAM at large sizes)."),
+    "GPU_CLUSTER": Setting(
+        "",
+        "django-q2 cluster that renders diffusers scenes (one worker per GPU); empty: the "
+        "default cluster. Its qcluster runs with Q_CLUSTER_NAME set to this name.",
+    ),
     "PREVIEW_SCALE": Setting(
         0.5,
         "Previews render the house format scaled by this (short side at least 64 px; a hosted "

@@ -20,7 +20,7 @@ from coherence_project.conf import config
 from generations.models import Generation, HostedModelSchema, Scene
 from pipeline import images
 from pipeline.planning import CostEstimate, PlannedScene, estimate_cost, plan_problems
-from pipeline.providers.registry import LOCAL_PROVIDER, ModelSpec
+from pipeline.providers.registry import REPLICATE_PROVIDER, ModelSpec
 from pipeline.providers.schema import (
     InputSchema,
     schema_or_none,
@@ -140,7 +140,7 @@ def settle_plan(
     has_reference: bool,
 ) -> HostedPlan:
     """Refuse a plan its model cannot run or that costs too much; say what it will cost."""
-    schema = stored_schema(spec.name) if spec.provider != LOCAL_PROVIDER else None
+    schema = stored_schema(spec.name) if spec.provider == REPLICATE_PROVIDER else None
     planned = [
         PlannedScene(i, s["duration"], s["continuous"], i in scene_images)
         for i, s in enumerate(plan)

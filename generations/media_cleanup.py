@@ -32,8 +32,6 @@ from django.utils import timezone
 
 from coherence_project.conf import config
 from generations.models import Generation, Scene
-from pipeline.providers import get_provider
-from pipeline.providers.registry import LOCAL_PROVIDER
 
 logger = logging.getLogger("coherence.media")
 
@@ -42,7 +40,8 @@ GENERATION_FILE_FIELDS = ("video", "thumbnail")  # thumbnail: a seed variation's
 # The local provider's scratch folder under MEDIA_ROOT (pipeline/providers/local.py); it is swept
 # by prediction id below, never as loose files.
 SCRATCH_FOLDER = "local-predictions"
-LOCAL_PREDICTION_ID = re.compile(r"local-[0-9a-f]{32}")
+# In-process providers (local model, diffusers) share it; their ids say which.
+IN_PROCESS_PREDICTION_ID = re.compile(r"(?:local|diffusers)-[0-9a-f]{32}")
 MIN_AGE = timedelta(hours=1)
 
 
@@ -131,10 +130,10 @@ def prune_empty_folders(
 
 
 def scratch_dir(prediction_id: str) -> Path | None:
-    """The local model's scratch folder of a prediction (None for other providers' ids)."""
-    if not LOCAL_PREDICTION_ID.fullmatch(prediction_id or ""):
+    """An in-process model's scratch folder of a prediction (None for hosted predictions)."""
+    if not IN_PROCESS_PREDICTION_ID.fullmatch(prediction_id or ""):
         return None
-    return Path(get_provider(LOCAL_PROVIDER).root) / prediction_id
+    return Path(config.LOCAL_SCRATCH_DIR) / prediction_id
 
 
 def discard_prediction_scratch(prediction_id: str) -> bool:
@@ -215,7 +214,7 @@ def orphaned_files(*, cutoff: datetime) -> list[str]:
 
 def stale_scratch(*, cutoff: datetime) -> list[Path]:
     """Local prediction scratch folders older than ``cutoff`` whose scene is not running."""
-    root = Path(get_provider(LOCAL_PROVIDER).root)
+    root = Path(config.LOCAL_SCRATCH_DIR)
     if not root.is_dir():
         return []
     live = live_prediction_ids()

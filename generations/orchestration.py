@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from django.utils import timezone
 
 from coherence_project.conf import config
 from generations import leases, poll_schedule, storage
+from generations.handover import Handover, HandoverUnavailable, plan_handover
 from generations.hosted import stored_schema
 from generations.media_cleanup import discard_prediction_scratch
 from generations.models import Generation, Scene, WebhookDelivery
@@ -34,8 +36,9 @@ from pipeline.coherence import colour, score
 from pipeline.coherence.frames import CoherenceError
 from pipeline.providers import get_provider
 from pipeline.providers.base import PredictionState, PredictionStatus, ProviderError, SceneRequest
-from pipeline.providers.registry import LOCAL_PROVIDER, get_model
-from pipeline.providers.schema import seed_warning
+from pipeline.providers.inprocess import ProgressCallback, RenderCanceled
+from pipeline.providers.registry import REPLICATE_PROVIDER, get_model
+from pipeline.providers.schema import InputSchema, seed_warning
 from pipeline.seeds import scene_seed
 
 logger = logging.getLogger("coherence.pipeline")
@@ -140,64 +143,14 @@ def ready_scene_ids(*, generation_id: uuid.UUID) -> list[int]:
 # --- run a scene (submission) ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class StartFrame:
-    """What a scene starts from, and how the recipe records it."""
-
-    request_fields: dict[str, Any]  # init_latent_path / init_image_path for the SceneRequest
-    source: Scene | None = None  # the predecessor, under latent reuse
-    method: str = ""  # Scene.LatentReuse value
-    image_source: str | None = None  # "scene" | "reference": a chain head's given start image
-    image_sha256: str = ""
-
-
-def _continuation(
-    generation: Generation, scene: Scene, source: Scene, work_dir: Path
-) -> StartFrame:
-    """A continuous scene under latent reuse: its predecessor's (``source``) final latent or last
-    frame, downloaded from the storage into ``work_dir`` for the provider."""
-    spec = get_model(generation.model)
-    if spec.accepts_latent:
-        if not source.final_latent:
-            raise GenerationStateError(
-                f"Scene {scene.number} continues scene {source.number}, whose final latent is "
-                "missing; refusing to render it without conditioning."
-            )
-        path = storage.download(source.final_latent, work_dir / "init.latent.npy")
-        return StartFrame({"init_latent_path": path}, source, Scene.LatentReuse.LATENT)
-    if not source.last_frame:
-        raise GenerationStateError(
-            f"Scene {scene.number} continues scene {source.number}, whose last frame is missing; "
-            "refusing to render it without conditioning."
-        )
-    path = storage.download(source.last_frame, work_dir / "init.png")
-    return StartFrame({"init_image_path": path}, source, Scene.LatentReuse.FIRST_FRAME)
-
-
-def _start_frame(
-    generation: Generation, scene: Scene, source: Scene | None, work_dir: Path
-) -> StartFrame:
-    """The predecessor's end (latent reuse), else the scene's own start image, else the
-    generation's reference image, else nothing."""
-    if source is not None and generation.latent_reuse:
-        return _continuation(generation, scene, source, work_dir)
-    for origin, file, digest in (
-        ("scene", scene.image, scene.image_sha256),
-        ("reference", generation.reference_image, generation.reference_image_sha256),
-    ):
-        if file:
-            local = work_dir / f"start-{origin}{Path(file.name).suffix}"
-            fields = {"init_image_path": storage.download(file, local)}
-            return StartFrame(fields, image_source=origin, image_sha256=digest)
-    return StartFrame({})
-
-
 def _scene_request(
-    generation: Generation, scene: Scene, start: StartFrame, seed: int | None
+    generation: Generation,
+    scene: Scene,
+    start: Handover,
+    seed: int | None,
+    schema: InputSchema | None,
 ) -> tuple[SceneRequest, dict[str, Any]]:
     """The provider request and the recipe stored before it is sent."""
-    spec = get_model(generation.model)
-    schema = stored_schema(generation.model) if spec.provider != LOCAL_PROVIDER else None
     request = SceneRequest(
         model=generation.model,
         prompt=scene.prompt,
@@ -216,12 +169,11 @@ def _scene_request(
 def _recipe(
     generation: Generation,
     scene: Scene,
-    start: StartFrame,
+    start: Handover,
     request: SceneRequest,
-    schema: Any,
+    schema: InputSchema | None,
 ) -> dict[str, Any]:
     """What a scene was rendered from, stored before it is sent: enough to replay it."""
-    conditioning = request.init_latent_path or request.init_image_path
     return {
         "rendered": True,  # reused scenes (generations.iterate) say False and where from
         "provider": generation.provider,
@@ -241,16 +193,12 @@ def _recipe(
             if start.image_source
             else None
         ),
-        "latent_reuse": {
-            "method": start.method or None,
-            "source_scene": start.source.index if start.source else None,
-            "sha256": (media.sha256_file(conditioning) if start.method else None),
-        },
+        "handover": start.recipe(),
     }
 
 
 def _webhook_url(generation: Generation) -> str | None:
-    if generation.provider == LOCAL_PROVIDER or not config.PUBLIC_URL:
+    if generation.provider != REPLICATE_PROVIDER or not config.PUBLIC_URL:
         return None
     return config.PUBLIC_URL.rstrip("/") + reverse("api:replicate-webhook")
 
@@ -317,27 +265,67 @@ def _submit_claimed(
     generation: Generation, scene: Scene, source: Scene | None, work_dir: Path
 ) -> Outcome:
     scene_id = scene.pk
+    schema = _stored_schema_of(generation)
     try:
-        start = _start_frame(generation, scene, source, work_dir)
-    except GenerationStateError as exc:
+        start = plan_handover(generation, scene, source, schema and schema.component, work_dir)
+    except HandoverUnavailable as exc:
         return fail_scene(scene_id=scene_id, message=str(exc))
     seed = _seed_for(generation, scene)
-    request, recipe = _scene_request(generation, scene, start, seed)
+    request, recipe = _scene_request(generation, scene, start, seed, schema)
     reused = start.source  # the predecessor, when the scene starts from its end
     Scene.objects.filter(pk=scene_id).update(
         recipe=recipe,
         seed=seed,
         latent_reuse_method=start.method,
         latent_source=reused,
-        conditioning_sha256=recipe["latent_reuse"]["sha256"] or "",
+        conditioning_sha256=recipe["handover"]["sha256"] or "",
         conditioning_frame=(reused.last_frame.name if reused and reused.last_frame else ""),
     )
     provider = get_provider(generation.provider)
     try:
-        submission = provider.submit(request)
+        submission = _submit(provider, request, scene)
+    except RenderCanceled:
+        return Outcome()  # the scene was canceled between denoising steps
     except ProviderError as exc:
         return _submission_failed(scene_id=scene_id, error=exc)
     return _record_submission(scene, submission, provider, seed=seed, recipe=recipe)
+
+
+def _submit(provider: Any, request: SceneRequest, scene: Scene) -> Any:
+    """Submit; a model that renders right here in steps (diffusers) reports them."""
+    if getattr(provider, "reports_progress", False):
+        return provider.submit(request, progress=_progress_reporter(scene))
+    return provider.submit(request)
+
+
+def _progress_reporter(scene: Scene) -> ProgressCallback:
+    """Denoising progress into the generation's stage, and a cancel noticed between steps: the
+    callback says stop once the scene is no longer this worker's. At most one look a second
+    (a step of a real model takes seconds; one of a tiny test model, milliseconds)."""
+    last_look = [0.0]
+
+    def report(share: float) -> bool:
+        now = time.monotonic()
+        if share < 1.0 and now - last_look[0] < 1.0:
+            return True
+        last_look[0] = now
+        ours = Scene.objects.filter(
+            pk=scene.pk, status=Scene.Status.SUBMITTING, claimed_by=scene.claimed_by
+        ).exists()
+        if ours:
+            _set_progress(
+                scene.generation_id, stage=f"rendering scene {scene.number}: {share:.0%} denoised"
+            )
+        return ours
+
+    return report
+
+
+def _stored_schema_of(generation: Generation) -> InputSchema | None:
+    """A hosted model's stored live schema (what its inputs are built against), else None."""
+    if get_model(generation.model).provider != REPLICATE_PROVIDER:
+        return None
+    return stored_schema(generation.model)
 
 
 def _record_submission(
@@ -392,12 +380,19 @@ def _accepted_fields(
         "prediction_id": submission.prediction_id,
         "provider_input": submission.provider_input,
         # The version the prediction reported ("hidden" for official models) is a record only.
-        "recipe": {**recipe, "reported_version": submission.model_version},
+        "recipe": {**recipe, "reported_version": submission.model_version, **_rendered(submission)},
         "seed_applied": submission.seed_applied if seed is not None else None,
         "seed_note": submission.seed_note,
         "model_version": submission.model_version or "",
         **claim,
     }
+
+
+def _rendered(submission: Any) -> dict[str, Any]:
+    """What an in-process model reported of its render (sizes rounded to what the pipeline
+    accepts, versions, device, dtype, scheduler, the model's identity), for the recipe."""
+    details = submission.finished.extra.get("details") if submission.finished else None
+    return {"render": details} if details else {}
 
 
 def _record_model_version(generation: Generation, version: str | None) -> None:

@@ -23,15 +23,21 @@ from pipeline import media, planning, previews
 from pipeline.compare import NOT_COMPARED, ClipComparison, compare_videos
 from pipeline.providers import get_provider
 from pipeline.providers.base import ProviderError
+from pipeline.providers.diffusion_families import DIFFUSERS_PROVIDER
 from pipeline.providers.registry import (
     LOCAL_MODEL,
     LOCAL_PROVIDER,
     REPLICATE_PROVIDER,
     UnknownModelError,
+    diffusers_model,
     get_model,
 )
 
-DEFAULT_MODELS = {LOCAL_PROVIDER: LOCAL_MODEL, REPLICATE_PROVIDER: "bytedance/seedance-1-lite"}
+DEFAULT_MODELS = {
+    LOCAL_PROVIDER: LOCAL_MODEL,
+    REPLICATE_PROVIDER: "bytedance/seedance-1-lite",
+    DIFFUSERS_PROVIDER: "",  # an operator's own: COHERENCE_DEFAULT_MODEL or the request's model
+}
 
 
 class _KeepSeed:
@@ -142,8 +148,15 @@ def resolve_model(*, provider: str | None, model: str | None) -> tuple[str, str]
             if provider == config.PROVIDER and config.DEFAULT_MODEL
             else DEFAULT_MODELS[provider]
         )
+    if not model:
+        raise ValidationError(
+            {
+                "model": "The diffusers provider needs a model: a hub id (e.g. "
+                "Lightricks/LTX-Video) or a directory holding a diffusers pipeline."
+            }
+        )
     try:
-        spec = get_model(model)
+        spec = diffusers_model(model) if provider == DIFFUSERS_PROVIDER else get_model(model)
     except UnknownModelError as exc:
         raise ValidationError({"model": str(exc)}) from None
     if spec.provider != provider:

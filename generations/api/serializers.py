@@ -256,19 +256,20 @@ def _seconds_between(start: datetime | None, end: datetime | None) -> float | No
 
 class LatentReuseSerializer(serializers.Serializer):
     method = serializers.SerializerMethodField(
-        help_text='"latent" (local model: the final latent), "first_frame" (hosted model: the '
-        "last frame as first-frame image), or null when the scene started fresh."
+        help_text='The hand-over: "latent" (local and diffusers models: the final latent), '
+        '"clip" (a hosted model continuing the previous clip), "first_frame" (the last frame as '
+        "first-frame image), or null when the scene started fresh."
     )
     source_scene_index = serializers.SerializerMethodField(
         help_text="0-based index of the scene it continued from."
     )
     conditioning_sha256 = serializers.SerializerMethodField(
-        help_text="SHA-256 of the conditioning latent/frame that was sent."
+        help_text="SHA-256 of the latent, clip or frame the scene was handed."
     )
 
     @extend_schema_field(
         serializers.ChoiceField(
-            choices=[Scene.LatentReuse.LATENT, Scene.LatentReuse.FIRST_FRAME], allow_null=True
+            choices=[m for m in Scene.LatentReuse.values if m], allow_null=True
         )
     )
     def get_method(self, scene: Scene) -> str | None:

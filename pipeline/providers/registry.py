@@ -22,6 +22,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from coherence_project.conf import config
+from pipeline.providers import diffusion_families
 from pipeline.providers.schema import declares_input, requires_input
 
 LOCAL_PROVIDER = "local"
@@ -92,7 +93,7 @@ class ModelSpec:
     price_per_second: float | None = None
     price_note: str = ""  # where the price comes from, and whether it was confirmed
     output_fps: int | None = None  # the frame rate the model renders at, when fixed
-    accepts_latent: bool = False  # only the local model can start from a true final latent
+    accepts_latent: bool = False  # starts from a stored final latent (local model, diffusers)
     # Community models only: the 64-hex version to run. Official models are never pinned.
     version: str | None = None
 
@@ -517,9 +518,32 @@ def hosted_models() -> list[ModelSpec]:
     return [spec for spec in all_models().values() if spec.provider == REPLICATE_PROVIDER]
 
 
+def diffusers_model(name: str) -> ModelSpec:
+    """An open-weights model (a hub id or a pipeline directory) as the registry describes models:
+    seeded, latent hand-over, an image input (required by image-led pipelines), no price."""
+    try:
+        model = diffusion_families.inspect_model(name)
+    except diffusion_families.ModelNotUsable as exc:
+        raise UnknownModelError(str(exc)) from None
+    return ModelSpec(
+        name=name,
+        provider=diffusion_families.DIFFUSERS_PROVIDER,
+        seed_input="seed",
+        first_frame_input="image",
+        duration_input="duration",
+        required_inputs=frozenset({"prompt", "image"} if model.needs_image else {"prompt"}),
+        accepts_latent=True,
+        price_per_second=0.0,
+        price_note="runs on your own hardware",
+        output_fps=model.family.native_fps,
+    )
+
+
 def get_model(name: str) -> ModelSpec:
     try:
         return all_models()[name]
     except KeyError:
+        if diffusion_families.is_diffusers_model(name):
+            return diffusers_model(name)
         known = ", ".join(sorted(all_models()))
         raise UnknownModelError(f"Unknown model {name!r}; known models: {known}") from None

@@ -122,7 +122,7 @@ def test_detail_shows_seed_recipes_latent_reuse_media_and_timings(api, plan, med
         "source_scene_index": 0,
         "conditioning_sha256": stored.conditioning_sha256,
     }
-    assert second["recipe"]["latent_reuse"]["sha256"] == stored.conditioning_sha256
+    assert second["recipe"]["handover"]["sha256"] == stored.conditioning_sha256
 
 
 def test_detail_of_a_queued_generation_has_no_media_yet(api, queued):

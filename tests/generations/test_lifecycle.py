@@ -144,20 +144,46 @@ def test_a_failing_scene_fails_the_generation_and_keeps_finished_scenes(
     assert (Path(media_root) / scenes[0].clip.name).exists()
 
 
-def test_a_missing_predecessor_output_stops_the_chain_instead_of_submitting_blind(plan, media_root):
-    generation = create_generation(scenes=plan, enqueue=False)
+def _lose_first_outputs(generation, media_root, *fields):
+    """Run scene 1, then delete the named outputs of it (file and reference)."""
     orchestration.start_generation(generation_id=generation.pk)
     first, second = scenes_of(generation)[:2]
     orchestration.run_scene(scene_id=first.pk)
     first.refresh_from_db()
-    (Path(media_root) / first.final_latent.name).unlink()
-    Scene.objects.filter(pk=first.pk).update(final_latent="")
+    for field in fields:
+        (Path(media_root) / getattr(first, field).name).unlink()
+    Scene.objects.filter(pk=first.pk).update(**{field: "" for field in fields})
+    return first, second
+
+
+def test_a_lost_latent_falls_back_to_the_last_frame_and_says_why(plan, media_root):
+    generation = create_generation(scenes=plan, enqueue=False)
+    first, second = _lose_first_outputs(generation, media_root, "final_latent")
+    orchestration.run_scene(scene_id=second.pk)
+    second.refresh_from_db()
+    assert second.status == Scene.Status.SUCCEEDED
+    assert second.latent_reuse_method == Scene.LatentReuse.FIRST_FRAME
+    assert second.latent_source_id == first.pk
+    handover = second.recipe["handover"]
+    assert handover["method"] == "first_frame"
+    assert handover["fallback"] == "latent: scene 1 has no final latent"
+    assert handover["sha256"] == second.conditioning_sha256 == media.sha256_file(
+        Path(media_root) / first.last_frame.name
+    )
+
+
+def test_a_predecessor_that_left_nothing_stops_the_chain_instead_of_submitting_blind(
+    plan, media_root
+):
+    generation = create_generation(scenes=plan, enqueue=False)
+    _, second = _lose_first_outputs(generation, media_root, "final_latent", "last_frame")
     orchestration.run_scene(scene_id=second.pk)
     second.refresh_from_db()
     generation.refresh_from_db()
     assert second.status == Scene.Status.FAILED
     assert second.prediction_id == ""
-    assert "final latent is missing" in generation.error
+    assert "scene 1 has no final latent" in generation.error
+    assert "refusing to render it without conditioning" in generation.error
 
 
 def test_cancel_stops_new_submissions(plan, media_root):

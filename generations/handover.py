@@ -1,0 +1,144 @@
+"""The hand-over: how a scene starts, above all how a continuous scene starts from its predecessor.
+
+One ladder, best first, chosen per scene from what the model can take and what the predecessor
+left (``Scene.LatentReuse`` names each rung):
+
+- ``latent``: the predecessor's stored final latent, with no decode/encode round trip (the local
+  model, diffusers models), when it was rendered by this model at this size;
+- ``clip``: the predecessor's clip, on a hosted model whose stored live schema declares a
+  clip-continuation input (``ModelSpec.continues_clip``), when the clip's length fits it;
+- ``first_frame``: the predecessor's last frame as the model's first-frame image;
+- none: a chain head (or latent reuse off) starts from its own image, the generation's reference
+  image, or nothing.
+
+A rung passed over is recorded with the reason (``fallback`` in the recipe's ``handover``); a
+continuous scene whose predecessor left nothing usable fails with a clear error rather than
+rendering without conditioning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from generations import storage
+from generations.models import Generation, Scene
+from pipeline import media
+from pipeline.providers.registry import ModelSpec, get_model
+
+Method = Scene.LatentReuse
+
+
+class HandoverUnavailable(Exception):
+    """A continuous scene's predecessor left nothing this model can start from."""
+
+
+@dataclass(frozen=True)
+class Handover:
+    """What a scene starts from, and how its recipe records it."""
+
+    request_fields: dict[str, Any]  # init_latent_path | init_clip_path | init_image_path
+    method: str = Method.NONE
+    source: Scene | None = None  # the predecessor, under a hand-over
+    fallback: str = ""  # why a better rung was passed over
+    image_source: str | None = None  # "scene" | "reference": a chain head's given start image
+    image_sha256: str = ""
+
+    @property
+    def path(self) -> Path | None:
+        return next(iter(self.request_fields.values()), None)
+
+    def sha256(self) -> str | None:
+        """sha256 of exactly what the scene is handed (None without a hand-over)."""
+        return media.sha256_file(self.path) if self.method and self.path else None
+
+    def recipe(self) -> dict[str, Any]:
+        return {
+            "method": self.method or None,
+            "source_scene": self.source.index if self.source else None,
+            "sha256": self.sha256(),
+            "fallback": self.fallback or None,
+        }
+
+
+def latent_unusable(generation: Generation, source: Scene) -> str:
+    """Why the predecessor's final latent cannot seed this generation's scene ("" if it can):
+    it is missing, or was rendered by another model or at another size (a latent only fits the
+    model and the latent grid that made it)."""
+    if not source.final_latent:
+        return f"scene {source.number} has no final latent"
+    made = source.recipe or {}
+    model = made.get("model")
+    if model and model != generation.model:
+        return f"scene {source.number} was rendered by {model}"
+    size = (made.get("width"), made.get("height"))
+    if made.get("width") and size != (generation.width, generation.height):
+        return f"scene {source.number} was rendered at {size[0]}x{size[1]}"
+    return ""
+
+
+def _clip_seconds(generation: Generation, source: Scene) -> float:
+    if source.frame_count:
+        return source.frame_count / generation.fps
+    return source.duration
+
+
+def choose_method(
+    generation: Generation, source: Scene, spec: ModelSpec, schema: Any
+) -> tuple[str, str]:
+    """The best rung this model takes and the predecessor allows, and why better ones were
+    passed over. ``schema``: the model's stored live Input component, or None."""
+    passed_over: list[str] = []
+    if spec.accepts_latent:
+        why = latent_unusable(generation, source)
+        if not why:
+            return Method.LATENT, ""
+        passed_over.append(f"latent: {why}")
+    if spec.continues_clip(schema):
+        seconds = _clip_seconds(generation, source)
+        if source.clip and spec.clip_fits(seconds):
+            return Method.CLIP, "; ".join(passed_over)
+        passed_over.append(f"clip: scene {source.number}'s clip ({seconds:.2f} s) does not fit")
+    if spec.first_frame_input and source.last_frame:
+        return Method.FIRST_FRAME, "; ".join(passed_over)
+    raise HandoverUnavailable(
+        f"Scene {source.number + 1} continues scene {source.number}, which left nothing "
+        f"{spec.name} can start from ({'; '.join(passed_over) or 'its last frame is missing'}); "
+        "refusing to render it without conditioning."
+    )
+
+
+_DOWNLOADS = {
+    Method.LATENT: ("final_latent", "init_latent_path", "init.latent.npy"),
+    Method.CLIP: ("clip", "init_clip_path", "init.mp4"),
+    Method.FIRST_FRAME: ("last_frame", "init_image_path", "init.png"),
+}
+
+
+def _continuation(
+    generation: Generation, source: Scene, schema: Any, work_dir: Path
+) -> Handover:
+    method, fallback = choose_method(generation, source, get_model(generation.model), schema)
+    field, request_field, filename = _DOWNLOADS[method]
+    path = storage.download(getattr(source, field), work_dir / filename)
+    return Handover({request_field: path}, method, source, fallback)
+
+
+def plan_handover(
+    generation: Generation, scene: Scene, source: Scene | None, schema: Any, work_dir: Path
+) -> Handover:
+    """What ``scene`` starts from, downloaded into ``work_dir`` for the provider: its
+    predecessor's end (``source``, under latent reuse), else the scene's own start image, else
+    the generation's reference image, else nothing."""
+    if source is not None and generation.latent_reuse:
+        return _continuation(generation, source, schema, work_dir)
+    for origin, file, digest in (
+        ("scene", scene.image, scene.image_sha256),
+        ("reference", generation.reference_image, generation.reference_image_sha256),
+    ):
+        if file:
+            local = work_dir / f"start-{origin}{Path(file.name).suffix}"
+            fields = {"init_image_path": storage.download(file, local)}
+            return Handover(fields, image_source=origin, image_sha256=digest)
+    return Handover({})
