@@ -122,7 +122,13 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# WhiteNoise serves the apps' static files (the admin's CSS and JS, the API docs' bundles) from
+# where they are installed, found by the staticfiles finders at start-up: the admin is styled with
+# DEBUG off whether or not collectstatic ever ran, and never serves a stale copy after an upgrade.
+WHITENOISE_USE_FINDERS = True
+# No collected copy is needed, so there is none by default (WhiteNoise warns about a STATIC_ROOT
+# that does not exist). Set it only to hand collected files to a proxy or CDN (collectstatic).
+STATIC_ROOT = env.str("DJANGO_STATIC_ROOT", default="") or None
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 
@@ -217,7 +223,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 20,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "generations.api.filters.StrictOrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PARSER_CLASSES": ["generations.api.parsers.BoundedJSONParser"],

@@ -9,60 +9,18 @@ under CI and is skipped, naming the package, on a developer machine (tests/syste
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-from django.db import connections
 from django.urls import reverse
 
 from generations.models import Generation
 from generations.services import create_generation
-from tests.system import require_program
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("no_task_failures"),
     pytest.mark.timeout(180),
 ]
-
-
-@pytest.fixture
-def chromium_path() -> Path:
-    return Path(require_program(str(CHROMIUM), package="chromium"))
-
-
-@pytest.fixture
-def browser(chromium_path, monkeypatch):
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("The playwright package is missing: pip install -e '.[dev]'.")
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
-    # plain synchronous code, so Django's async-safety guard must not refuse them.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium_path), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-            # Inside sync_playwright() the thread runs in another context, so Django opened a
-            # second database connection for the test; close it, or it outlives the test database.
-            connections.close_all()
 
 
 def test_staff_regenerate_a_generation_found_by_seed_and_watch_it_play(
