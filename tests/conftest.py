@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.db import connection
 
+from tests.diffusion import tiny_models  # noqa: F401  (a session fixture)
 from tests.providers import polled_replicate
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"

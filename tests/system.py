@@ -21,3 +21,16 @@ def require_program(name: str, *, package: str) -> str:
     if os.environ.get("CI"):
         pytest.fail(f"{message} (.ci/run installs it)")
     pytest.skip(message)
+
+
+def require_module(name: str, *, extra: str) -> None:
+    """Skip (or, under CI, fail) unless the Python module ``name`` imports: it comes with the
+    project's ``[extra]`` optional dependencies."""
+    import importlib.util
+
+    if importlib.util.find_spec(name) is not None:
+        return
+    message = f"{name} is not installed: pip install -e '.[{extra}]'"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (.ci/run installs it)")
+    pytest.skip(message)

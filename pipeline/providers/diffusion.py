@@ -102,7 +102,7 @@ def _load(model: DiffusersModel, *, device: str, dtype: torch.dtype, options: An
     from diffusers import DiffusionPipeline, LTXPipeline
 
     try:
-        pipe = DiffusionPipeline.from_pretrained(model.source, torch_dtype=dtype)
+        pipe = DiffusionPipeline.from_pretrained(model.source, dtype=dtype)
     except (OSError, ValueError) as exc:
         raise ProviderError(f"could not load diffusers model {model.name!r}: {exc}") from exc
     if model.family is LTX and type(pipe) is not LTXPipeline:

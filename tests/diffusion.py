@@ -1,0 +1,24 @@
+"""Tiny diffusers pipelines on disk for the diffusers tests (built once per test session).
+
+Without the ``[diffusion]`` extra the tests that use them skip, naming the extra; under CI they
+are required (tests.system.require_module).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.system import require_module
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    """family -> a directory holding a tiny random-weight pipeline saved by ``save_pretrained``."""
+    for module in ("torch", "diffusers", "transformers", "accelerate"):
+        require_module(module, extra="diffusion")
+    from bench.tiny_diffusers import FAMILIES, write_tiny_pipeline
+
+    root = tmp_path_factory.mktemp("tiny-diffusers")
+    return {family: write_tiny_pipeline(family, root / family) for family in FAMILIES}
