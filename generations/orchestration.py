@@ -756,6 +756,7 @@ def _stitch_claimed(generation: Generation, scenes: list[Scene], token: str) -> 
                 ]
             )
             name = storage.save_file(f"generations/{generation.pk}/video.mp4", stitched)
+            video_sha256 = media.sha256_file(stitched)
     except (media.MediaError, CoherenceError, OSError, ValueError) as exc:
         fail_generation(generation_id=generation_id, message=f"Stitching failed: {exc}")
         return False
@@ -767,6 +768,7 @@ def _stitch_claimed(generation: Generation, scenes: list[Scene], token: str) -> 
         stage="done",
         progress=100,
         video=name,
+        video_sha256=video_sha256,
         frame_count=info.frame_count,
         coherence_score=report.score,
         coherence_report=report.to_dict(),
