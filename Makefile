@@ -2,13 +2,22 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-stamp
+# Optional extras: `make test EXTRAS=dev,diffusion` adds the diffusers provider (torch); the
+# embedded default (make demo) stays torch-free. .ci/run installs both.
+EXTRAS ?= dev
+# pip takes this CPU build from the machine's wheel folder; an open `torch>=2.4` resolved fresh
+# would pick PyPI's newest CUDA build (gigabytes). GPU machines: TORCH_PIN= and your CUDA wheel.
+TORCH_PIN ?= torch==2.13.0
+comma := ,
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
 .PHONY: install migrate demo test lint bench fuzz soak smoke-replicate replicate-server clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@case ",$(EXTRAS)," in *,diffusion,*) [ -z "$(TORCH_PIN)" ] || \
+		$(PY) -m pip install --quiet --disable-pip-version-check "$(TORCH_PIN)";; esac
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 install: $(STAMP)
