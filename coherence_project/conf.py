@@ -126,6 +126,22 @@ SETTINGS: dict[str, Setting] = {
         "django-q2 cluster that renders diffusers scenes (one worker per GPU); empty: the "
         "default cluster. Its qcluster runs with Q_CLUSTER_NAME set to this name.",
     ),
+    "WEBHOOK_ALLOW_PRIVATE": Setting(
+        False,
+        "Consumer webhooks (generations.webhooks_out) may go to private and loopback addresses "
+        "and plain http: tests and closed networks only. Link-local and cloud metadata "
+        "addresses stay refused.",
+    ),
+    "WEBHOOK_TIMEOUT": Setting(
+        10.0, "Seconds a consumer webhook delivery may take to connect and to answer each read."
+    ),
+    "WEBHOOK_RETRY_SECONDS": Setting(
+        5.0, "First wait before a failed consumer webhook delivery is tried again (doubling)."
+    ),
+    "WEBHOOK_GIVE_UP_SECONDS": Setting(
+        86_400.0,
+        "A consumer webhook event still undelivered this long after it happened is given up.",
+    ),
     "PREVIEW_SCALE": Setting(
         0.5,
         "Previews render the house format scaled by this (short side at least 64 px; a hosted "

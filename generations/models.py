@@ -93,6 +93,10 @@ class Generation(models.Model):
     # The stitch's claim: who holds it and until when its heartbeat keeps it (generations.leases).
     claimed_by = models.CharField(max_length=64, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # The API consumer's completion webhook (generations.webhooks_out): where its events go, and
+    # which of them (empty list: all).
+    webhook = models.CharField(max_length=2000, blank=True)
+    webhook_events_filter = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -294,3 +298,64 @@ class Lease(models.Model):
 
     def __str__(self) -> str:
         return f"lease {self.name} held by {self.holder or 'nobody'} until {self.expires_at}"
+
+
+class ConsumerWebhookSecret(models.Model):
+    """A user's signing secret for the webhooks sent to them (Standard Webhooks ``whsec_...``).
+
+    Stored encrypted (``generations.webhooks_out.secrets``: Fernet under a key derived from
+    DJANGO_SECRET_KEY), because signing needs the secret itself, not a hash of it.
+    """
+
+    owner = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_secret"
+    )
+    encrypted = models.TextField()
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"webhook signing secret of {self.owner}"
+
+
+class ConsumerWebhookEvent(models.Model):
+    """One event for an API consumer's webhook: the outbox row (written in the transaction of the
+    state change it reports) and its delivery log. The body is frozen when the event happens, so
+    every attempt sends the same bytes under the same ``webhook-id``."""
+
+    class Event(models.TextChoices):
+        STARTED = "started"
+        SCENE_COMPLETED = "scene_completed"
+        COMPLETED = "completed"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # waiting for its next attempt
+        DELIVERED = "delivered"  # the consumer answered 2xx
+        GAVE_UP = "gave_up"  # undelivered after WEBHOOK_GIVE_UP_SECONDS
+
+    webhook_id = models.CharField(max_length=64, unique=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept after the generation is deleted: a "completed" may still be owed for it.
+    generation = models.ForeignKey(
+        Generation, null=True, on_delete=models.SET_NULL, related_name="webhook_events"
+    )
+    event = models.CharField(max_length=16, choices=Event.choices)
+    url = models.CharField(max_length=2000)
+    body = models.TextField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, db_index=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_answer = models.TextField(blank=True)  # the first 500 characters of the answer's body
+    last_error = models.TextField(blank=True)  # refused address, timeout, connection error
+    created_at = models.DateTimeField(db_index=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event} webhook {self.webhook_id}"
