@@ -117,6 +117,10 @@ THROTTLED = error(
     "are unfinished (COHERENCE_MAX_ACTIVE_PER_USER): wait for one to finish, or cancel one."
 )
 NOT_JSON = error("The body must be `application/json`.")
+TOO_LARGE = error(
+    "The request body is larger than the server takes (`DATA_UPLOAD_MAX_MEMORY_SIZE`, 15 MiB by "
+    "default). Nothing was stored."
+)
 
 
 def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

@@ -18,9 +18,11 @@ from rest_framework.response import Response
 
 from generations.api.errors import (
     BAD_REQUEST,
+    FORBIDDEN,
     NOT_FOUND,
     NOT_JSON,
     THROTTLED,
+    TOO_LARGE,
     UNAUTHENTICATED,
     error,
 )
@@ -77,7 +79,12 @@ class IterateActionsMixin:
         operation_id="generations_rerender_plan",
         summary="What re-rendering scene n would render, reuse and cost (nothing runs)",
         parameters=[GENERATION_ID, SCENE_NUMBER],
-        responses={200: RerenderPlanSerializer, 400: BAD_REQUEST, 404: NOT_FOUND},
+        responses={
+            200: RerenderPlanSerializer,
+            400: BAD_REQUEST,
+            401: UNAUTHENTICATED,
+            404: NOT_FOUND,
+        },
     )
     @extend_schema(
         methods=["POST"],
@@ -97,7 +104,9 @@ class IterateActionsMixin:
             201: GenerationDetailSerializer,
             400: BAD_REQUEST,
             401: UNAUTHENTICATED,
+            403: FORBIDDEN,
             404: NOT_FOUND,
+            413: TOO_LARGE,
             415: NOT_JSON,
             429: THROTTLED,
         },
@@ -127,7 +136,12 @@ class IterateActionsMixin:
         operation_id="generations_finalize_estimate",
         summary="What finalizing this preview at full quality costs (nothing runs)",
         parameters=[GENERATION_ID],
-        responses={200: FinalizeEstimateSerializer, 400: BAD_REQUEST, 404: NOT_FOUND},
+        responses={
+            200: FinalizeEstimateSerializer,
+            400: BAD_REQUEST,
+            401: UNAUTHENTICATED,
+            404: NOT_FOUND,
+        },
     )
     @extend_schema(
         methods=["POST"],
@@ -139,7 +153,10 @@ class IterateActionsMixin:
             201: GenerationDetailSerializer,
             400: BAD_REQUEST,
             401: UNAUTHENTICATED,
+            403: FORBIDDEN,
             404: NOT_FOUND,
+            413: TOO_LARGE,
+            415: NOT_JSON,
             429: THROTTLED,
         },
     )
@@ -181,7 +198,9 @@ class IterateActionsMixin:
         request=None,
         responses={
             200: GenerationDetailSerializer,
+            400: BAD_REQUEST,
             401: UNAUTHENTICATED,
+            403: FORBIDDEN,
             404: error("No such generation among yours, or it has no variation k."),
             409: error("The generation is not awaiting a choice (one was made already)."),
             429: THROTTLED,
@@ -204,7 +223,13 @@ class IterateActionsMixin:
         operation_id="generations_estimate",
         summary="Estimated cost of a create request: full quality, preview, variations",
         request=EstimateRequestSerializer,
-        responses={200: EstimateSerializer, 400: BAD_REQUEST, 401: UNAUTHENTICATED},
+        responses={
+            200: EstimateSerializer,
+            400: BAD_REQUEST,
+            401: UNAUTHENTICATED,
+            413: TOO_LARGE,
+            415: NOT_JSON,
+        },
     )
     @action(detail=False, methods=["post"])
     def estimate(self, request: Request) -> Response:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
@@ -191,6 +192,40 @@ class GenerationCreateSerializer(serializers.Serializer):
         "variations_scope",
         "reference_image",
     )
+
+
+# Part names besides `plan` and `reference_image`: a scene's start image, scenes.<index>.image.
+SCENE_IMAGE_PART = {
+    "type": "string",
+    "format": "binary",
+    "description": "A file part named `scenes.<N>.image` (N the 0-based scene index): that "
+    "scene's start image. Any other part name is a 400.",
+}
+
+
+class GenerationCreateMultipartSerializer(serializers.Serializer):
+    """A create with image files: the JSON body in a part named ``plan``, files beside it."""
+
+    plan = GenerationCreateSerializer(
+        help_text="The whole JSON body of a create (as `application/json` would send it), in one "
+        "part; its `reference_image` / `scenes[].image` may still be data URIs or https URLs."
+    )
+    reference_image = serializers.FileField(
+        required=False,
+        help_text="Start image of every chain head without its own: PNG, JPEG or WebP, at most "
+        "10 MB and 4096 px a side.",
+    )
+
+
+class GenerationCreateMultipartSchema(OpenApiSerializerExtension):
+    """The multipart body's file parts have names of a pattern (``scenes.N.image``), which the
+    schema says as additionalProperties (a serializer cannot declare them)."""
+
+    target_class = GenerationCreateMultipartSerializer
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        return {**schema, "additionalProperties": SCENE_IMAGE_PART}
 
 
 class RegenerateSerializer(serializers.Serializer):

@@ -6,7 +6,12 @@ from drf_spectacular.views import (
 )
 from rest_framework.routers import SimpleRouter
 
-from generations.api.media import GenerationFileView, SceneFileView
+from generations.api.media import (
+    GenerationFileSlashView,
+    GenerationFileView,
+    SceneFileSlashView,
+    SceneFileView,
+)
 from generations.api.views import (
     GenerationViewSet,
     HealthView,
@@ -20,22 +25,22 @@ app_name = "api"
 router = SimpleRouter()
 router.register("generations", GenerationViewSet, basename="generation")
 
-# Media by record (generations/api/media.py); with or without the trailing slash, since browsers
-# and players are handed these URLs as they are.
+# Media by record (generations/api/media.py). The URL has no trailing slash, as the `*_url` fields
+# give it and the schema documents it; the form with one (documented before) still answers.
 GENERATION = (
     r"^generations/(?P<generation_id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
 )
+GENERATION_FILE = GENERATION + r"/(?P<kind>video|reference-image|thumbnail)"
 SCENE_FILE = (
-    r"/scenes/(?P<number>[0-9]{1,4})/(?P<kind>clip|last-frame|conditioning-frame|start-image)/?$"
+    GENERATION
+    + r"/scenes/(?P<number>[0-9]{1,4})/(?P<kind>clip|last-frame|conditioning-frame|start-image)"
 )
 
 urlpatterns = [
-    re_path(
-        GENERATION + r"/(?P<kind>video|reference-image|thumbnail)/?$",
-        GenerationFileView.as_view(),
-        name="generation-file",
-    ),
-    re_path(GENERATION + SCENE_FILE, SceneFileView.as_view(), name="scene-file"),
+    re_path(GENERATION_FILE + "$", GenerationFileView.as_view(), name="generation-file"),
+    re_path(SCENE_FILE + "$", SceneFileView.as_view(), name="scene-file"),
+    re_path(GENERATION_FILE + "/$", GenerationFileSlashView.as_view()),
+    re_path(SCENE_FILE + "/$", SceneFileSlashView.as_view()),
     *router.urls,
     path("seeds/<str:seed>/", SeedGenerationsView.as_view(), name="seed-generations"),
     path("health/", HealthView.as_view(), name="health"),

@@ -17,6 +17,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
+    OpenApiRequest,
     OpenApiResponse,
     extend_schema,
     extend_schema_view,
@@ -36,6 +37,7 @@ from generations.api.errors import (
     NOT_FOUND,
     NOT_JSON,
     THROTTLED,
+    TOO_LARGE,
     UNAUTHENTICATED,
     ApiErrorsMixin,
     error,
@@ -46,6 +48,7 @@ from generations.api.iterate import CREATING_ACTIONS, IterateActionsMixin
 from generations.api.parsers import BoundedJSONParser
 from generations.api.serializers import (
     CoherenceSerializer,
+    GenerationCreateMultipartSerializer,
     GenerationCreateSerializer,
     GenerationDetailSerializer,
     GenerationSummarySerializer,
@@ -214,7 +217,14 @@ class GenerationViewSet(
 
     @extend_schema(
         summary="Create a generation (its rendering is queued)",
-        request=GenerationCreateSerializer,
+        # Two bodies of their own, so a generated client sends JSON unless it is given files.
+        request={
+            "application/json": GenerationCreateSerializer,
+            "multipart/form-data": OpenApiRequest(
+                GenerationCreateMultipartSerializer,
+                encoding={"plan": {"contentType": "application/json"}},
+            ),
+        },
         examples=[CREATE_EXAMPLE],
         parameters=[
             OpenApiParameter(
@@ -237,7 +247,8 @@ class GenerationViewSet(
             400: BAD_REQUEST,
             401: UNAUTHENTICATED,
             403: FORBIDDEN,
-            415: NOT_JSON,
+            413: TOO_LARGE,
+            415: error("The body must be `application/json` or `multipart/form-data`."),
             422: error("The Idempotency-Key was already used with a different body."),
             429: THROTTLED,
         },
@@ -251,8 +262,10 @@ class GenerationViewSet(
         )
         fields = {"scenes": None, **body}
         key = request.headers.get(IDEMPOTENCY_HEADER)
-        # With "variations" the generation waits for a choice while its variations render.
-        creator = create_with_variations if "variations" in fields else create_generation
+        # With "variations" the generation waits for a choice while its variations render; a
+        # variations_scope alone goes there too, to be refused for want of a number.
+        asks_variations = "variations" in fields or "variations_scope" in fields
+        creator = create_with_variations if asks_variations else create_generation
         if key is None:
             generation = creator(owner=request.user, **fields)
             return self._detail(generation, status_code=status.HTTP_201_CREATED)
@@ -288,6 +301,7 @@ class GenerationViewSet(
             401: UNAUTHENTICATED,
             403: FORBIDDEN,
             404: NOT_FOUND,
+            413: TOO_LARGE,
             415: NOT_JSON,
             429: THROTTLED,
         },

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from generations.api.errors import ApiErrorsMixin, error
+from generations.api.errors import TOO_LARGE, ApiErrorsMixin, error
 from generations.api.serializers import ReplicatePredictionSerializer, WebhookReceiptSerializer
 from generations.services import receive_replicate_webhook
 from pipeline.webhooks import WebhookRejected, verify_replicate_webhook
@@ -43,6 +43,7 @@ SIGNATURE_HEADERS = [
             200: WebhookReceiptSerializer,
             400: error("Missing headers or body, a stale timestamp, or a body that is not JSON."),
             401: error("The signature does not match."),
+            413: TOO_LARGE,
             503: error("REPLICATE_WEBHOOK_SECRET is unset or malformed; Replicate retries."),
         },
         tags=["webhooks"],

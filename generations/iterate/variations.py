@@ -42,7 +42,9 @@ class NoSuchVariation(LookupError):
 def variation_errors(variations: Any, scope: Any) -> dict[str, str]:
     """What is wrong with a number of variations and a scope (empty: nothing)."""
     errors: dict[str, str] = {}
-    if isinstance(variations, bool) or not isinstance(variations, int):
+    if variations is None:
+        errors["variations"] = f"Ask for {MIN_VARIATIONS} to {MAX_VARIATIONS} variations."
+    elif isinstance(variations, bool) or not isinstance(variations, int):
         errors["variations"] = "The number of variations must be a whole number."
     elif not MIN_VARIATIONS <= variations <= MAX_VARIATIONS:
         errors["variations"] = f"Ask for {MIN_VARIATIONS} to {MAX_VARIATIONS} variations."
@@ -72,7 +74,7 @@ def distinct_seeds(count: int) -> list[int]:
 
 def create_with_variations(
     *,
-    variations: Any,
+    variations: Any = None,
     variations_scope: Any = FIRST_SCENE,
     seed: Any = None,
     enqueue: bool = True,

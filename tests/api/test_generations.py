@@ -235,6 +235,28 @@ def test_list_orders_by_a_chosen_field(api, plan, user):
     ]
 
 
+def test_list_orders_by_several_fields_and_ignores_an_empty_ordering(api, plan, user):
+    first, second = make(plan, user), make(plan, user)
+    Generation.objects.filter(pk__in=[first.pk, second.pk]).update(coherence_score=0.5)
+
+    assert ids(api.get("/api/generations/?ordering=coherence_score, created_at")) == [
+        str(first.pk),
+        str(second.pk),
+    ]
+    assert ids(api.get("/api/generations/?ordering=")) == [str(second.pk), str(first.pk)]
+
+
+@pytest.mark.parametrize("ordering", ["title", "-owner", "created_at,seed", "", "--status"])
+def test_an_unknown_ordering_is_a_400_naming_the_allowed_fields(api, ordering):
+    query = ordering or ","  # "," alone: two empty terms
+    response = api.get("/api/generations/", {"ordering": query})
+
+    assert response.status_code == 400
+    [message] = response.json()["errors"]["ordering"]
+    assert message.startswith("Unknown ordering field(s): ")
+    assert "Allowed: created_at, updated_at, finished_at, status, coherence_score" in message
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [

@@ -96,6 +96,18 @@ def test_the_owner_gets_every_file_of_their_own_generation(api, mine):
         assert (frame["Content-Type"], content(frame)) == ("image/png", b"ADA-SECRET-frame")
 
 
+def test_a_client_that_asks_for_the_files_type_gets_the_file(api, mine):
+    """An Accept naming the documented type (as a generated client or a <video> tag sends it)
+    is no 406; the form with a trailing slash, which the schema once gave, still serves."""
+    base = f"/api/generations/{mine.pk}"
+    video = api.get(f"{base}/video", HTTP_ACCEPT="video/mp4")
+    assert (video.status_code, video["Content-Type"]) == (200, "video/mp4")
+    frame = api.get(f"{base}/scenes/1/last-frame/", HTTP_ACCEPT="image/png")
+    assert (frame.status_code, content(frame)) == (200, b"ADA-SECRET-frame")
+    missing = api.get(f"{base}/scenes/9/clip", HTTP_ACCEPT="video/mp4")
+    assert (missing.status_code, missing["Content-Type"]) == (404, "application/json")
+
+
 def test_the_links_the_api_gives_are_the_ones_that_serve(api, mine):
     body = api.get(f"/api/generations/{mine.pk}/").json()
     assert content(api.get(body["video_url"])) == b"ADA-SECRET-video"
