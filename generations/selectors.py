@@ -83,6 +83,12 @@ def scenes_with_seed(*, seed: int, user: Any | None = None) -> QuerySet[Scene]:
     return scenes
 
 
+def generation_with_video(*, sha256: str) -> Generation | None:
+    """The first generation whose final video has these bytes (replays of one recipe share
+    them), or None."""
+    return Generation.objects.filter(video_sha256=sha256).order_by("created_at").first()
+
+
 def generation_recipe(generation: Generation) -> dict[str, Any]:
     """The recipe that is embedded in the generation's final video, as a dict."""
     return json.loads(recipe_metadata(generation)["coherence_recipe"])
@@ -105,10 +111,13 @@ def idempotency_record(*, owner: Any, key: str) -> IdempotencyKey | None:
 
 
 def recipe_metadata(generation: Generation) -> dict[str, str]:
-    """The generation's recipe, embedded in the final mp4 so it can be replayed without the DB."""
+    """The generation's recipe, embedded in the final mp4 so it can be replayed without the DB.
+
+    Only what makes the video goes in, never an id or a time: the same recipe gives the same
+    bytes. A file is tied to its generation in the database (``Generation.video_sha256``).
+    """
     scenes = list(generation.scenes.order_by("index"))
     recipe = {
-        "generation": str(generation.pk),
         "title": generation.title,
         "provider": generation.provider,
         "model": generation.model,

@@ -18,7 +18,7 @@ from generations import caps, hosted, orchestration, storage
 from generations.coherence_settings import merge_coherence_settings
 from generations.models import SEED_MAX, Generation, IdempotencyKey, Scene
 from generations.queue import enqueue_advance, enqueue_start_generation
-from generations.selectors import find_generation, idempotency_record
+from generations.selectors import find_generation, generation_with_video, idempotency_record
 from pipeline import media, planning, previews
 from pipeline.compare import NOT_COMPARED, ClipComparison, compare_videos
 from pipeline.providers import get_provider
@@ -592,9 +592,10 @@ def replay_recipe(
     title: str | None = None,
     enqueue: bool = True,
     actor: Any = None,
+    source_generation: Generation | None = None,
 ) -> Generation:
-    """A new generation from an embedded recipe: no database source is needed, but the new
-    generation is linked to the recipe's generation when that still exists."""
+    """A new generation from an embedded recipe: no database source is needed (the new
+    generation is linked to ``source_generation`` when the caller knows it)."""
     scenes = [
         {key: scene[key] for key in ("prompt", "duration", "continuous") if key in scene}
         if isinstance(scene, dict)
@@ -613,9 +614,24 @@ def replay_recipe(
         model_version=model_version,
         seed=recipe.get("seed") if seed is KEEP_SEED else seed,
         owner=owner,
-        source_generation=find_generation(str(recipe.get("generation") or "")),
+        source_generation=source_generation,
         enqueue=enqueue,
         actor=actor,
+    )
+
+
+def replay_video(
+    *, path: Path, seed: Any = KEEP_SEED, title: str | None = None, actor: Any = None
+) -> Generation:
+    """A new generation from the recipe embedded in the final video at ``path``, linked to the
+    first generation that made those bytes when this database has it. (Files made before the
+    recipe left ids out name their generation: that link is kept.)"""
+    recipe = recipe_from_video(path)
+    source = generation_with_video(sha256=media.sha256_file(Path(path))) or find_generation(
+        str(recipe.get("generation") or "")
+    )
+    return replay_recipe(
+        recipe=recipe, seed=seed, title=title, actor=actor, source_generation=source
     )
 
 
@@ -624,7 +640,7 @@ def replay_recipe(
 
 def compare_regeneration(*, original: Generation, regenerated: Generation) -> list[ClipComparison]:
     """Each regenerated scene against the original scene of the same index, then the final
-    videos (whose bytes always differ: the embedded recipe names the generation). The files are
+    videos (the same recipe gives the same bytes: the file names no generation). The files are
     read through the storage into a temporary directory."""
     originals = {scene.index: scene for scene in original.scenes.all()}
     comparisons = []

@@ -302,7 +302,11 @@ def _part_path(path: Path) -> Path:
 
 def _open_output(path: Path, metadata: dict[str, str] | None) -> av.container.OutputContainer:
     # mp4 is named explicitly because the temporary file's suffix is ".part".
-    container = av.open(str(path), "w", format="mp4", options={"movflags": _MOVFLAGS})
+    # bitexact: no "encoder: Lavf<version>" tag, so a file's bytes are a function of what is in
+    # it (frames, recipe) and the x264 build, not of the muxer's version (docs/seed-control.md).
+    container = av.open(
+        str(path), "w", format="mp4", options={"movflags": _MOVFLAGS, "fflags": "+bitexact"}
+    )
     for key, value in (metadata or {}).items():
         container.metadata[str(key)] = str(value)
     return container

@@ -175,12 +175,36 @@ def test_regenerate_without_wait_says_it_is_queued(finished):
     assert "queued: a running qcluster" in run("regenerate_with_seed", str(finished.pk))
 
 
-def test_verify_finds_the_local_model_deterministic(finished):
+def verify_rows(out: str) -> dict[str, list[str]]:
+    """The --verify table: label -> [verdict, bytes, frames, ...]."""
+    rows = {}
+    for line in out.splitlines():
+        if line.startswith(("scene ", "final video")):
+            label, rest = (line[:12].strip(), line[12:].split())
+            rows[label] = rest
+    return rows
+
+
+def test_verify_finds_the_local_model_deterministic_to_the_byte(finished):
     out = run("regenerate_with_seed", str(finished.pk), "--verify")
-    rows = [line for line in out.splitlines() if line.startswith(("scene ", "final video"))]
-    assert len(rows) == 5
-    assert all("identical" in row for row in rows)
-    assert "reproduced exactly: all 5 compared outputs are identical" in out
+    rows = verify_rows(out)
+    assert list(rows) == ["scene 1", "scene 2", "scene 3", "scene 4", "final video"]
+    assert {tuple(row[:3]) for row in rows.values()} == {("identical", "same", "same")}
+    assert "reproduced exactly: all 5 compared files are byte-identical" in out
+    new = newest()
+    assert media.sha256_file(video_path(new)) == media.sha256_file(video_path(finished))
+
+
+def test_verify_says_when_the_frames_match_but_the_bytes_do_not(finished, tmp_path):
+    # The original's final video muxed again with other metadata: same frames, other bytes.
+    original = video_path(finished)
+    remuxed = tmp_path / "remuxed.mp4"
+    media.concat([original], remuxed, metadata={"note": "edited by hand"})
+    shutil.copyfile(remuxed, original)
+    out = run("regenerate_with_seed", str(finished.pk), "--verify")
+    assert verify_rows(out)["final video"][:3] == ["identical", "diff", "same"]
+    assert "same frames, other bytes: all 5 compared outputs are identical frame for frame, " in out
+    assert "1 of them differ in bytes" in out
 
 
 def test_verify_with_a_new_seed_reports_different_scenes(finished):
@@ -212,8 +236,8 @@ def test_from_video_works_when_the_source_is_gone_and_verifies_against_the_file(
     assert new.source_generation is None
     assert new.seed_value == finished.seed_value
     assert f"against {path}" in out
-    [row] = [line for line in out.splitlines() if line.startswith("final video")]
-    assert row.split()[2] == "identical"
+    assert verify_rows(out)["final video"][:2] == ["identical", "same"]
+    assert "reproduced exactly: all 1 compared files are byte-identical" in out
 
 
 def test_regenerate_refuses_an_unknown_generation():

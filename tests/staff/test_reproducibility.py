@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +11,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from generations.models import Generation
+from generations.selectors import generation_recipe
 from generations.services import (
     compare_regeneration,
     recipe_from_video,
     regenerate_generation,
     replay_recipe,
+    replay_video,
 )
 from pipeline import media
 from pipeline.compare import DIFFERENT, IDENTICAL, NOT_COMPARED, SIMILAR, compare_videos
@@ -86,19 +89,64 @@ def test_a_scene_without_a_clip_is_named_and_not_compared(finished):
     assert comparisons[1].note == "the original scene has no clip"
 
 
-def test_the_recipe_read_from_a_video_is_the_generations_recipe(finished):
-    recipe = recipe_from_video(Path(settings.MEDIA_ROOT) / finished.video.name)
-    assert recipe["generation"] == str(finished.pk)
+def video_of(generation: Generation) -> Path:
+    generation.refresh_from_db()
+    return Path(settings.MEDIA_ROOT) / generation.video.name
+
+
+def test_the_recipe_read_from_a_video_is_the_generations_recipe_without_its_id(finished):
+    recipe = recipe_from_video(video_of(finished))
+    assert recipe == generation_recipe(finished)
     assert recipe["seed"] == finished.seed_value
     assert len(recipe["scenes"]) == 4
+    # The id stays in the database: the file holds neither it nor any other id.
+    data = video_of(finished).read_bytes()
+    assert str(finished.pk).encode() not in data
+    assert finished.pk.hex.encode() not in data
+    assert "generation" not in recipe
 
 
-def test_replaying_a_recipe_can_override_the_seed(finished):
-    recipe = recipe_from_video(Path(settings.MEDIA_ROOT) / finished.video.name)
-    replay = replay_recipe(recipe=recipe, seed=77, enqueue=False)
+def test_the_same_recipe_gives_the_same_final_bytes(finished):
+    first = regenerate_generation(source=finished)
+    second = regenerate_generation(source=finished)
+    digests = {media.sha256_file(video_of(g)) for g in (finished, first, second)}
+    assert len(digests) == 1
+    # The digest is what the database keeps to trace a file back to its generations.
+    finished.refresh_from_db()
+    assert finished.video_sha256 == digests.pop()
+    assert Generation.objects.filter(video_sha256=finished.video_sha256).count() == 3
+
+
+def test_another_title_is_another_recipe_and_other_bytes(finished):
+    retitled = regenerate_generation(source=finished, title="Fox and lake, again")
+    assert media.sha256_file(video_of(retitled)) != media.sha256_file(video_of(finished))
+    assert recipe_from_video(video_of(retitled))["title"] == "Fox and lake, again"
+
+
+def test_replaying_a_video_links_the_first_generation_that_made_those_bytes(finished):
+    regenerated = regenerate_generation(source=finished)
+    replay = replay_video(path=video_of(regenerated), seed=77)
     assert replay.seed_value == 77
     assert replay.source_generation == finished
     assert replay.coherence_settings == finished.coherence_settings
+
+
+def test_replaying_a_video_of_an_unknown_generation_links_nothing(finished, tmp_path):
+    copy = tmp_path / "copy.mp4"
+    copy.write_bytes(video_of(finished).read_bytes())
+    Generation.objects.filter(pk=finished.pk).delete()
+    replay = replay_video(path=copy)
+    assert replay.source_generation is None
+    assert replay.seed_value == finished.seed_value
+
+
+def test_a_video_made_before_ids_left_the_file_still_links_its_generation(finished, tmp_path):
+    # Older final videos named their generation in the recipe; their bytes match no digest.
+    recipe = {**generation_recipe(finished), "generation": str(finished.pk)}
+    older = tmp_path / "older.mp4"
+    frames = media.sample_frames(video_of(finished), 2)
+    media.encode(frames, older, fps=12, metadata={"coherence_recipe": json.dumps(recipe)})
+    assert replay_video(path=older).source_generation == finished
 
 
 def test_replaying_a_recipe_with_unknown_settings_is_refused(finished):
