@@ -31,6 +31,7 @@ from generations.media_cleanup import discard_prediction_scratch
 from generations.models import Generation, Scene, WebhookDelivery
 from generations.seeds import ensure_generation_seed
 from generations.selectors import recipe_metadata
+from generations.webhooks_out.events import Event, outbox, record_event
 from pipeline import media, scene_graph
 from pipeline.coherence import colour, score
 from pipeline.coherence.frames import CoherenceError
@@ -96,6 +97,7 @@ def start_generation(*, generation_id: uuid.UUID) -> Outcome:
         )
         if claimed:
             ensure_generation_seed(generation_id=generation_id)
+            record_event(generation_id=generation_id, event=Event.STARTED)
     if not claimed:
         status = (
             Generation.objects.values_list("status", flat=True).filter(pk=generation_id).first()
@@ -560,16 +562,24 @@ def _store_outputs(scene: Scene, provider: Any, state: PredictionState, token: s
     with tempfile.TemporaryDirectory(prefix="coherence-scene-") as tmp:
         outputs = _house_outputs(generation, provider.fetch_output(state, Path(tmp)), Path(tmp))
         saved = _save_outputs(stem, outputs)
-    updated = Scene.objects.filter(
-        pk=scene.pk, status=Scene.Status.RUNNING, claimed_by=token
-    ).update(
-        status=Scene.Status.SUCCEEDED,
-        **saved,
-        frame_count=outputs.frame_count,
-        cost=_actual_cost(generation, scene, outputs.output_seconds),
-        finished_at=timezone.now(),
-        lease_expires_at=None,
-    )
+    with outbox(generation):
+        updated = Scene.objects.filter(
+            pk=scene.pk, status=Scene.Status.RUNNING, claimed_by=token
+        ).update(
+            status=Scene.Status.SUCCEEDED,
+            **saved,
+            frame_count=outputs.frame_count,
+            cost=_actual_cost(generation, scene, outputs.output_seconds),
+            finished_at=timezone.now(),
+            lease_expires_at=None,
+        )
+        if updated:
+            record_event(
+                generation_id=generation.pk,
+                event=Event.SCENE_COMPLETED,
+                scene_id=scene.pk,
+                known=generation,
+            )
     if not updated:  # canceled, or our lease lapsed and another completer won: keep theirs
         row = Scene.objects.values("clip", "last_frame", "final_latent").get(pk=scene.pk)
         storage.delete_unreferenced(saved.values(), referenced=row.values())
@@ -673,11 +683,14 @@ def _stop_open_scenes(generation_id: uuid.UUID, *, reason: str) -> None:
 def _end_generation(generation_id: uuid.UUID, status: str, *, error: str = "") -> bool:
     """Move a generation that has not ended yet into ``status`` and stop its open scenes."""
     now = timezone.now()
-    updated = (
-        Generation.objects.filter(pk=generation_id)
-        .exclude(status__in=Generation.TERMINAL)
-        .update(status=status, stage=status, error=error, finished_at=now, updated_at=now)
-    )
+    with transaction.atomic():  # the consumer's "completed" commits with the change
+        updated = (
+            Generation.objects.filter(pk=generation_id)
+            .exclude(status__in=Generation.TERMINAL)
+            .update(status=status, stage=status, error=error, finished_at=now, updated_at=now)
+        )
+        if updated:
+            record_event(generation_id=generation_id, event=Event.COMPLETED)
     if updated:
         _stop_open_scenes(generation_id, reason=f"generation {status}")
     return bool(updated)
@@ -761,22 +774,25 @@ def _stitch_claimed(generation: Generation, scenes: list[Scene], token: str) -> 
         fail_generation(generation_id=generation_id, message=f"Stitching failed: {exc}")
         return False
     costs = [s.cost for s in scenes if s.cost is not None]
-    updated = Generation.objects.filter(
-        pk=generation_id, status=Generation.Status.STITCHING, claimed_by=token
-    ).update(
-        status=Generation.Status.SUCCEEDED,
-        stage="done",
-        progress=100,
-        video=name,
-        video_sha256=video_sha256,
-        frame_count=info.frame_count,
-        coherence_score=report.score,
-        coherence_report=report.to_dict(),
-        cost=sum(costs, Decimal(0)) if costs else None,
-        finished_at=timezone.now(),
-        updated_at=timezone.now(),
-        lease_expires_at=None,
-    )
+    with outbox(generation):
+        updated = Generation.objects.filter(
+            pk=generation_id, status=Generation.Status.STITCHING, claimed_by=token
+        ).update(
+            status=Generation.Status.SUCCEEDED,
+            stage="done",
+            progress=100,
+            video=name,
+            video_sha256=video_sha256,
+            frame_count=info.frame_count,
+            coherence_score=report.score,
+            coherence_report=report.to_dict(),
+            cost=sum(costs, Decimal(0)) if costs else None,
+            finished_at=timezone.now(),
+            updated_at=timezone.now(),
+            lease_expires_at=None,
+        )
+        if updated:
+            record_event(generation_id=generation_id, event=Event.COMPLETED, known=generation)
     if not updated:  # canceled meanwhile, or a restitch took over: keep only what the row names
         row = Generation.objects.values_list("video", flat=True).get(pk=generation_id)
         storage.delete_unreferenced([name], referenced=[row])

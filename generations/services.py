@@ -19,6 +19,7 @@ from generations.coherence_settings import merge_coherence_settings
 from generations.models import SEED_MAX, Generation, IdempotencyKey, Scene
 from generations.queue import enqueue_advance, enqueue_start_generation
 from generations.selectors import find_generation, generation_with_video, idempotency_record
+from generations.webhooks_out import events as webhook_events
 from pipeline import media, planning, previews
 from pipeline.compare import NOT_COMPARED, ClipComparison, compare_videos
 from pipeline.providers import get_provider
@@ -269,8 +270,14 @@ def create_generation(
     quality: Any = Generation.Quality.FULL,
     enqueue: bool = True,
     actor: Any = None,
+    webhook: Any = None,
+    webhook_events_filter: Any = None,
 ) -> Generation:
     """Validate and store a Generation with its Scenes, then enqueue its start after commit.
+
+    ``webhook`` (an https URL) hears the generation's events (``webhook_events_filter``, default
+    all: started, scene_completed, completed), signed with the owner's secret
+    (generations.webhooks_out).
 
     ``quality="preview"`` stores the plan at the model's cheapest settings (``preview_plan``).
 
@@ -282,6 +289,9 @@ def create_generation(
     checked last, inside the insert's transaction (see ``caps.check_active_limit``).
     """
     quality = validate_quality(quality)
+    subscription = webhook_events.subscription(
+        owner=owner, webhook=webhook, events_filter=webhook_events_filter
+    )
     review = review_plan(
         scenes=scenes,
         title=title,
@@ -305,6 +315,7 @@ def create_generation(
             model_version=model_version,
             source_generation=source_generation,
             quality=quality,
+            subscription=subscription,
         )
         if enqueue:
             transaction.on_commit(lambda: enqueue_start_generation(generation.pk))
@@ -320,6 +331,7 @@ def _store_generation(
     model_version: str,
     source_generation: Generation | None,
     quality: str,
+    subscription: tuple[str, list[str]] = ("", []),
 ) -> Generation:
     """Write the reviewed plan: the Generation, its Scenes and their start images (call it in
     the caller's transaction, after every check)."""
@@ -338,6 +350,8 @@ def _store_generation(
         quality=quality,
         estimated_cost=shape.estimated_cost,
         warnings=list(review.hosted.warnings),
+        webhook=subscription[0],
+        webhook_events_filter=subscription[1],
     )
     rows = [
         Scene(generation=generation, index=index, **scene) for index, scene in enumerate(shape.plan)
