@@ -66,6 +66,16 @@ class Generation(models.Model):
     )
     # Iteration (generations/iterate/): previews, and seed variations of a parent generation.
     quality = models.CharField(max_length=8, choices=Quality.choices, default=Quality.FULL)
+    # The preview this is the full-quality render of. One-to-one: the unique index is what lets a
+    # preview be finalized once, even by concurrent requests (generations.iterate.previews).
+    finalized_from = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="finalized_as",
+        editable=False,
+    )
     variation_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="variations"
     )
