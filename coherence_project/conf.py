@@ -109,7 +109,8 @@ SETTINGS: dict[str, Setting] = {
         "auto", "Where diffusers pipelines run: auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps."
     ),
     "DIFFUSERS_DTYPE": Setting(
-        "auto", "Their dtype: auto (bfloat16 on CUDA, float32 elsewhere), float16, bfloat16, float32."
+        "auto",
+        "Their dtype: auto (bfloat16 on CUDA, float32 elsewhere), float16, bfloat16, float32.",
     ),
     "DIFFUSERS_STEPS": Setting(
         None, "Denoising steps per scene (empty: the family's default, 50).", cast=int

@@ -175,8 +175,23 @@ if AWS_STORAGE_BUCKET_NAME:
 
 # --- django-q2 ---------------------------------------------------------------------------------
 # timeout < retry, or the ORM broker hands a running task out again (see docs/operations.md).
+# Diffusers scenes may render on a cluster of their own (COHERENCE_GPU_CLUSTER, one worker per
+# GPU): its qcluster runs with Q_CLUSTER_NAME set to that name, which django-q2 reads itself and
+# serves as one of ALT_CLUSTERS, while Q_CLUSTER["name"] stays the default cluster's (the one the
+# GPU workers send stitching and scoring back to). Without a GPU cluster, Q_CLUSTER_NAME names
+# the one cluster, as it always did.
+GPU_CLUSTER_NAME = env.str("COHERENCE_GPU_CLUSTER", default="")
+_SERVED_CLUSTER = env.str("Q_CLUSTER_NAME", default="")
+DEFAULT_CLUSTER_NAME = env.str("Q_DEFAULT_CLUSTER_NAME", default="") or (
+    _SERVED_CLUSTER if _SERVED_CLUSTER and _SERVED_CLUSTER != GPU_CLUSTER_NAME else "coherence"
+)
 Q_CLUSTER: dict = {
-    "name": env.str("Q_CLUSTER_NAME", default="coherence"),
+    "name": DEFAULT_CLUSTER_NAME,
+    "ALT_CLUSTERS": (
+        {GPU_CLUSTER_NAME: {"workers": env.int("Q_GPU_WORKERS", default=1)}}
+        if GPU_CLUSTER_NAME
+        else {}
+    ),
     "workers": env.int("Q_WORKERS", default=2),
     "timeout": env.int("Q_TIMEOUT", default=300),
     "retry": env.int("Q_RETRY", default=360),

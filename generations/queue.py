@@ -19,15 +19,25 @@ from coherence_project.conf import config
 from generations.models import Scene
 from generations.orchestration import Outcome
 from pipeline.providers.base import PredictionState
+from pipeline.providers.diffusion_families import DIFFUSERS_PROVIDER
 
 _sync_state = threading.local()
 
 
-def _enqueue(func: str, *args: Any) -> None:
-    """Queue a task. In django-q2's sync mode, run queued tasks one after another instead of
-    nesting them, so a long plan does not recurse once per scene."""
+def _home_cluster() -> str | None:
+    """The default cluster's name when this process serves another one (a GPU cluster), so
+    stitching, scoring and polling go back to it; None: this process's own cluster."""
+    return Conf.PREFIX if Conf.CLUSTER_NAME != Conf.PREFIX else None
+
+
+def _enqueue(func: str, *args: Any, cluster: str | None = None) -> None:
+    """Queue a task (on ``cluster``, else the default cluster). In django-q2's sync mode, run
+    queued tasks one after another instead of nesting them, so a long plan does not recurse once
+    per scene."""
     if not Conf.SYNC:
-        async_task(func, *args, group=func.rsplit(".", 1)[-1])
+        target = cluster or _home_cluster()
+        options = {"cluster": target} if target else {}
+        async_task(func, *args, group=func.rsplit(".", 1)[-1], **options)
         return
     pending: deque | None = getattr(_sync_state, "pending", None)
     if pending is not None:
@@ -47,9 +57,27 @@ def enqueue_start_generation(generation_id: uuid.UUID | str) -> None:
     _enqueue("generations.tasks.start_generation_task", str(generation_id))
 
 
+def scene_cluster(scene_ids: Iterable[int]) -> dict[int, str | None]:
+    """Where each scene renders: diffusers scenes on the GPU cluster when there is one (one
+    query, and none at all without a GPU cluster); None: the default cluster."""
+    ids = list(scene_ids)
+    if not config.GPU_CLUSTER or not ids:
+        return dict.fromkeys(ids)
+    providers = dict(Scene.objects.filter(pk__in=ids).values_list("pk", "generation__provider"))
+    return {
+        pk: config.GPU_CLUSTER if providers.get(pk) == DIFFUSERS_PROVIDER else None for pk in ids
+    }
+
+
+def runs_here(scene_id: int) -> bool:
+    """Whether this process's cluster is where ``scene_id`` renders."""
+    target = scene_cluster([scene_id])[scene_id]
+    return (target or Conf.PREFIX) == Conf.CLUSTER_NAME
+
+
 def enqueue_scenes(scene_ids: Iterable[int]) -> None:
-    for scene_id in scene_ids:
-        _enqueue("generations.tasks.run_scene_task", scene_id)
+    for scene_id, cluster in scene_cluster(scene_ids).items():
+        _enqueue("generations.tasks.run_scene_task", scene_id, cluster=cluster)
 
 
 def enqueue_poll_pass(*, until_done: bool = False) -> None:

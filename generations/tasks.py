@@ -18,8 +18,15 @@ from django_q.conf import Conf
 from generations import orchestration, poller
 from generations.iterate import variations
 from generations.orchestration import GenerationStateError, Outcome
-from generations.queue import enqueue_finish, enqueue_poll_pass, follow_outcome, poll_pass_dequeued
+from generations.queue import (
+    enqueue_finish,
+    enqueue_poll_pass,
+    follow_outcome,
+    poll_pass_dequeued,
+    runs_here,
+)
 from generations.reconciler import reconcile
+from generations.workers import stop_requested
 from pipeline.providers.base import PredictionState
 
 logger = logging.getLogger("coherence.pipeline")
@@ -35,7 +42,7 @@ def start_generation_task(generation_id: str) -> None:
         logger.info("start skipped: %s", exc)
         return
     heads = outcome.ready_scenes
-    inline = heads[0] if heads and not Conf.SYNC else None
+    inline = heads[0] if heads and not Conf.SYNC and runs_here(heads[0]) else None
     follow_outcome(
         dataclasses.replace(outcome, ready_scenes=heads[1:]) if inline is not None else outcome
     )
@@ -74,6 +81,7 @@ def run_scene_task(scene_id: int) -> None:
             and not outcome.finish
             and budget is not None
             and time.monotonic() < budget
+            and not stop_requested()  # a stopping cluster finishes the task in hand, no more
         )
         if not can_continue:
             follow_outcome(outcome, scene_id)
