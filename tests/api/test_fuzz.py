@@ -83,6 +83,17 @@ def test_the_api_survives_fuzzing(case, auth_headers):
 # --- the success paths the fuzzer rarely reaches, checked against the same schema ---------------
 
 
+def conforms(path: str, method: str, response) -> None:
+    """The conformance checks the fuzzer runs, on one real answer: a documented status, a
+    documented content type for it, and a body matching its schema."""
+    operation = schema.raw_schema["paths"][path][method.lower()]
+    documented = operation["responses"].get(str(response.status_code))
+    assert documented is not None, f"{method} {path}: {response.status_code} is undocumented"
+    content_type = response.headers.get("Content-Type", "").split(";")[0]
+    assert content_type in documented.get("content", {content_type: None}), content_type
+    schema[path][method].validate_response(response)
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("no_task_failures")
 def test_real_answers_of_every_operation_match_the_schema(auth_headers, user, plan):
@@ -92,8 +103,8 @@ def test_real_answers_of_every_operation_match_the_schema(auth_headers, user, pl
         headers = {**auth_headers, **({"Idempotency-Key": key} if key else {})}
         response = client.open(url, method=method, headers=headers, **kwargs)
         assert response.status_code == expected, response.get_data(as_text=True)
-        schema[path][method].validate_response(response)
-        return response.get_json()
+        conforms(path, method, response)
+        return response.get_json(silent=True)
 
     create = {"scenes": plan[:2], "seed": 7}
     created = check("POST", "/api/generations/", "/api/generations/", 201, json=create, key="k")
@@ -113,10 +124,32 @@ def test_real_answers_of_every_operation_match_the_schema(auth_headers, user, pl
     check("GET", "/api/generations/{id}/coherence/", queued + "coherence/", 409)
     check("POST", "/api/generations/{id}/cancel/", queued + "cancel/", 200)
     check("GET", "/api/health/", "/api/health/", 200)
+    check("GET", "/api/generations/", "/api/generations/?ordering=title", 400)
+    check("POST", "/api/generations/estimate/", "/api/generations/estimate/", 200, json=create)
+    rerender = "/api/generations/{id}/scenes/{number}/rerender/"
+    check("GET", rerender, one + "scenes/2/rerender/", 200)
+    check("POST", rerender, one + "scenes/2/rerender/", 201, json={"prompt": "a fox at dusk"})
+    preview = {"scenes": plan[:1], "quality": "preview"}
+    small = check("POST", "/api/generations/", "/api/generations/", 201, json=preview)
+    finalize, small_url = "/api/generations/{id}/finalize/", f"/api/generations/{small['id']}/"
+    check("GET", finalize, small_url + "finalize/", 200)
+    check("POST", finalize, small_url + "finalize/", 201, json={})
+    asks = {"scenes": plan[:1], "variations": 2}
+    parent = check("POST", "/api/generations/", "/api/generations/", 201, json=asks)
+    parent_url = f"/api/generations/{parent['id']}/"
+    check("GET", "/api/generations/{id}/variations/", parent_url + "variations/", 200)
+    choose = "/api/generations/{id}/variations/{number}/choose/"
+    check("POST", choose, parent_url + "variations/1/choose/", 200)
+    check("POST", choose, parent_url + "variations/2/choose/", 409)
+    media = "/api/generations/{generation_id}/{kind}"
+    assert check("GET", media, f"/api/generations/{created['id']}/video", 200) is None
+    scene_media = "/api/generations/{generation_id}/scenes/{number}/{kind}"
+    check("GET", scene_media, f"/api/generations/{created['id']}/scenes/2/last-frame", 200)
+    check("GET", scene_media, f"/api/generations/{created['id']}/scenes/2/start-image", 404)
     body = b'{"id": "no-such-prediction", "status": "succeeded"}'
     signed = sign_webhook(secret=SECRET, webhook_id="msg_9", timestamp=int(time.time()), body=body)
     receipt = client.post(
         "/api/webhooks/replicate/", data=body, content_type="application/json", headers=signed
     )
-    schema["/api/webhooks/replicate/"]["POST"].validate_response(receipt)
+    conforms("/api/webhooks/replicate/", "POST", receipt)
     assert receipt.get_json() == {"status": "unknown prediction"}
