@@ -109,8 +109,10 @@ UNAUTHENTICATED = error(
 FORBIDDEN = error(
     "You may see this generation but not do this to it (another user's generation needs the "
     "matching permission: change_generation to cancel or regenerate, delete_generation to delete), "
-    "or your account may not use the hosted provider it runs on."
+    "or your account may not use the hosted provider it runs on; or a session (cookie) request "
+    "came without its CSRF token."
 )
+CSRF_FAILED = error("A session (cookie) request came without its CSRF token (a token needs none).")
 NOT_FOUND = error("No such generation among yours (another user's generation is also a 404).")
 THROTTLED = error(
     "Too many generations created (`Retry-After` says when to try again), or too many of yours "

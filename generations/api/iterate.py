@@ -18,6 +18,7 @@ from rest_framework.response import Response
 
 from generations.api.errors import (
     BAD_REQUEST,
+    CSRF_FAILED,
     FORBIDDEN,
     NOT_FOUND,
     NOT_JSON,
@@ -227,6 +228,7 @@ class IterateActionsMixin:
             200: EstimateSerializer,
             400: BAD_REQUEST,
             401: UNAUTHENTICATED,
+            403: CSRF_FAILED,
             413: TOO_LARGE,
             415: NOT_JSON,
         },

@@ -141,3 +141,22 @@ def test_a_body_that_is_not_json_gets_a_documented_answer(openapi, validator, pr
         documented = operation["responses"]
         expected = 415 if "415" in documented else response.status_code
         check(validator, path, method, response, expected, openapi)
+
+
+def test_every_session_write_without_its_csrf_token_documents_its_403(openapi, preview, user):
+    """A session cookie is documented as a way in (cookieAuth): without the CSRF token DRF refuses
+    every unsafe method with a 403, which each such operation says."""
+    client = DjangoClient(enforce_csrf_checks=True)
+    client.force_login(user)
+    writes = [
+        (path, method, operation)
+        for path, method, operation in operations(openapi)
+        if method != "GET" and {"cookieAuth": []} in operation.get("security", [])
+    ]
+    for path, method, operation in writes:
+        url = concrete(path, operation, preview)
+        response = client.generic(method, url, "{}", content_type="application/json")
+        assert response.status_code == 403, f"{method} {path}: {response.content}"
+        assert "403" in operation["responses"], f"{method} {path} answers 403, undocumented"
+        assert response.json()["detail"].startswith("CSRF Failed")
+    assert len(writes) >= 8  # create, estimate, regenerate, cancel, delete, re-render, ...
