@@ -15,6 +15,12 @@ workers; it turns every stop signal into the one stop django-q2 handles (SIGINT 
 main process); and if the cluster is not gone within ``grace`` seconds (a task longer than that,
 or a second stop signal), it kills the cluster's whole session. A task cut short that way is taken
 up again by the reconciler once its lease lapses, as after any crash.
+
+"The task in hand" must stay short for that: a worker that renders a chain of local scenes carries
+on with each successor itself (generations.tasks.run_scene_task). On a stop, the supervisor
+creates the file named by ``STOP_FILE_ENV`` in the cluster's environment (a channel between the
+supervisor and its cluster, not a setting); a worker that sees it hands the successor to the
+queue instead, where the next cluster takes it up.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +40,7 @@ from django.conf import settings
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 POLL_SECONDS = 0.1
+STOP_FILE_ENV = "COHERENCE_WORKERS_STOP_FILE"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -41,15 +49,25 @@ def cluster_command() -> list[str]:
     return [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "qcluster"]
 
 
+def stop_requested() -> bool:
+    """Whether this worker's supervisor is stopping the cluster (never, under a bare qcluster)."""
+    path = os.environ.get(STOP_FILE_ENV)
+    return bool(path) and os.path.exists(path)
+
+
 def supervise(*, grace: float, say: Callable[[str], None], command: list[str] | None = None) -> int:
     """Run the cluster until a stop signal (or its own exit); return the exit status to use.
 
     0 after a requested stop; the cluster's own status when it ended by itself (a supervisor
     then restarts it)."""
     received: list[int] = []  # the handlers only append: nothing in a handler may take a lock
-    with _recording(received):
+    with _recording(received), tempfile.TemporaryDirectory(prefix="coherence-workers-") as tmp:
+        stop_file = Path(tmp) / "stopping"
         cluster = subprocess.Popen(
-            command or cluster_command(), start_new_session=True, preexec_fn=_stop_with_parent()
+            command or cluster_command(),
+            env={**os.environ, STOP_FILE_ENV: str(stop_file)},
+            start_new_session=True,
+            preexec_fn=_stop_with_parent(),
         )
         say(f"workers: cluster pid {cluster.pid} running (SIGTERM or SIGINT stops it)")
         while cluster.poll() is None and not received:
@@ -58,6 +76,7 @@ def supervise(*, grace: float, say: Callable[[str], None], command: list[str] | 
             _kill_session(cluster.pid)
             say(f"workers: the cluster exited by itself with status {cluster.returncode}")
             return cluster.returncode or 1
+        stop_file.touch()
         _stop(cluster, grace=grace, received=received, say=say)
     return 0
 

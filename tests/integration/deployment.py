@@ -116,6 +116,10 @@ class Deployment:
     def start_cluster(self) -> subprocess.Popen:
         return self._start("qcluster")
 
+    def start_workers(self) -> subprocess.Popen:
+        """``manage.py workers``: the qcluster under the supervisor that stops it at any signal."""
+        return self._start("workers")
+
     def start_ticker(self) -> subprocess.Popen:
         """The ticker (manage.py ticker): poller passes and frequent reconciles."""
         return self._start("ticker")
