@@ -22,6 +22,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
 
+from generations import admin_webhooks  # noqa: F401 - registers the consumer webhook admin
 from generations.admin_iterate import choose_variation_view, finalize_previews, rerender_one_scene
 from generations.iterate.variations import variation_cards
 from generations.media_urls import scene_file_url, video_url

@@ -6,7 +6,9 @@ up when a hosted prediction is due for a look. The ticker does, and nothing else
 - a poller pass (generations.poller) whenever the earliest ``next_poll_at`` comes round, run
   in this process (a pass is a few batched GETs; completions go to the workers as tasks);
 - a reconcile every RECONCILE_INTERVAL, so a claim whose worker died is taken up within
-  LEASE_SECONDS + RECONCILE_INTERVAL instead of the schedule's minute and a half.
+  LEASE_SECONDS + RECONCILE_INTERVAL instead of the schedule's minute and a half;
+- the API consumers' webhooks (generations.webhooks_out.delivery) whenever one is due: each is
+  claimed by a conditional update, so two tickers never send the same attempt.
 
 Run one or two per deployment (``manage.py ticker``): the ``poller`` and ``reconcile`` leases let
 only one act at a time, the other is a hot standby. Without any ticker everything still completes,
@@ -26,6 +28,7 @@ from django.utils import timezone
 from coherence_project.conf import config
 from generations import leases, poller
 from generations.reconciler import reconcile
+from generations.webhooks_out.delivery import deliver_due
 
 logger = logging.getLogger("coherence.pipeline")
 
@@ -40,11 +43,14 @@ class TickerStats:
     ended: int = 0
     busy_seconds: float = 0.0
     reconciles: int = 0
+    webhooks_sent: int = 0
+    webhooks_delivered: int = 0
 
     def summary(self, elapsed: float) -> str:
         return (
             f"ticker: {self.passes} poll passes, {self.looks} looks, {self.ended} ended, "
-            f"{self.reconciles} reconciles; busy {self.busy_seconds:.2f} s of {elapsed:.1f} s"
+            f"{self.reconciles} reconciles, {self.webhooks_delivered}/{self.webhooks_sent} "
+            f"webhooks delivered; busy {self.busy_seconds:.2f} s of {elapsed:.1f} s"
         )
 
 
@@ -55,7 +61,7 @@ def run(stop: threading.Event, stats: TickerStats | None = None) -> TickerStats:
     next_reconcile = 0.0
     while not stop.is_set():
         try:
-            wait = _tick(holder, stats)
+            wait = min(_tick(holder, stats), _deliver_webhooks(stats))
             if time.monotonic() >= next_reconcile:
                 _reconcile(holder, stats)
                 next_reconcile = time.monotonic() + config.RECONCILE_INTERVAL
@@ -95,3 +101,16 @@ def _reconcile(holder: str, stats: TickerStats) -> None:
         reconcile()
         stats.reconciles += 1
         stats.busy_seconds += time.monotonic() - started
+
+
+def _deliver_webhooks(stats: TickerStats) -> float:
+    """One delivery pass; returns how long until the next webhook is due."""
+    started = time.monotonic()
+    report = deliver_due()
+    stats.webhooks_sent += report.attempted
+    stats.webhooks_delivered += report.delivered
+    stats.busy_seconds += time.monotonic() - started
+    if report.next_due is None:
+        return config.POLL_INTERVAL
+    until_due = (report.next_due - timezone.now()).total_seconds()
+    return min(max(until_due, SHORTEST_WAIT), config.POLL_INTERVAL)

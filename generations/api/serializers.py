@@ -179,6 +179,18 @@ class GenerationCreateSerializer(serializers.Serializer):
         help_text="Start image of every chain head without its own `image`: a base64 data URI, "
         "an https URL, or a file part of that name in a multipart create.",
     )
+    webhook = serializers.CharField(
+        required=False,
+        max_length=2000,
+        help_text="An https URL that is sent this generation's events, signed with your "
+        "secret (`POST /api/webhook-secret/` first). Docs: api.md, 'Webhooks to you'.",
+    )
+    webhook_events_filter = serializers.ListField(
+        child=serializers.ChoiceField(choices=["started", "scene_completed", "completed"]),
+        required=False,
+        min_length=1,
+        help_text="Which events to send; omitted: all of them.",
+    )
 
     FIELDS = (
         "title",
@@ -191,6 +203,8 @@ class GenerationCreateSerializer(serializers.Serializer):
         "variations",
         "variations_scope",
         "reference_image",
+        "webhook",
+        "webhook_events_filter",
     )
 
 

@@ -18,6 +18,7 @@ from generations.api.views import (
     SeedGenerationsView,
     api_not_found,
 )
+from generations.api.webhook_secret import WebhookSecretView
 from generations.api.webhooks import ReplicateWebhookView
 
 app_name = "api"
@@ -45,6 +46,7 @@ urlpatterns = [
     path("seeds/<str:seed>/", SeedGenerationsView.as_view(), name="seed-generations"),
     path("health/", HealthView.as_view(), name="health"),
     path("webhooks/replicate/", ReplicateWebhookView.as_view(), name="replicate-webhook"),
+    path("webhook-secret/", WebhookSecretView.as_view(), name="webhook-secret"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
