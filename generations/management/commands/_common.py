@@ -37,8 +37,9 @@ def load_generation(reference: str) -> Generation:
 
 @contextmanager
 def running_cluster(enabled: bool) -> Iterator[None]:
-    """Start a real django-q2 cluster and a ticker for the duration (the demo needs no second
-    terminal; the ticker polls hosted predictions when there are no webhooks)."""
+    """Start the workers (``manage.py workers``: a real django-q2 cluster) and a ticker for the
+    duration (the demo needs no second terminal; the ticker polls hosted predictions when there
+    are no webhooks)."""
     if not enabled:
         yield
         return
@@ -50,13 +51,13 @@ def running_cluster(enabled: bool) -> Iterator[None]:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        for command in ("qcluster", "ticker")
+        for command in ("workers", "ticker")
     ]
     try:
         yield
     finally:
         for process in processes:
-            process.terminate()  # SIGTERM to the main process only, as systemd's KillMode=mixed
+            process.terminate()  # SIGTERM: the workers finish the task in hand, within 8 s
         for process in processes:
             try:
                 process.wait(timeout=20)
@@ -80,7 +81,8 @@ def wait_with_progress(generation: Generation, *, timeout: float, show: bool = T
             if time.monotonic() > deadline:
                 raise CommandError(
                     f"Gave up waiting after {timeout:.0f} s; generation {generation.pk} is "
-                    f"{generation.status} ({generation.stage}). Is a qcluster running?"
+                    f"{generation.status} ({generation.stage}). Are the workers running "
+                    "(python manage.py workers)?"
                 )
             time.sleep(0.25)
     finally:
@@ -140,7 +142,7 @@ def add_wait_arguments(parser: CommandParser) -> None:
 def finish_command(out: OutputWrapper, generation: Generation, options: dict[str, Any]) -> None:
     """Say it is queued, or wait for it (with --wait / --run-cluster) and print the result."""
     if not (options["wait"] or options["run_cluster"]):
-        out.write("queued: a running qcluster will pick it up (python manage.py qcluster)")
+        out.write("queued: a running qcluster will pick it up (python manage.py workers)")
         return
     wait_for_result(
         out,

@@ -171,7 +171,7 @@ class Command(BaseCommand):
             return
         if not (options["wait"] or options["run_cluster"]):
             self.stdout.write(
-                "queued: a running qcluster will pick it up (python manage.py qcluster)"
+                "queued: a running qcluster will pick it up (python manage.py workers)"
             )
             return
         wait_for_result(

@@ -77,7 +77,7 @@ class Command(BaseCommand):
             source = generation.source_generation
         if not (options["wait"] or options["run_cluster"] or options["verify"]):
             self.stdout.write(
-                "queued: a running qcluster will pick it up (python manage.py qcluster)"
+                "queued: a running qcluster will pick it up (python manage.py workers)"
             )
             return
         generation = wait_for_result(
