@@ -60,6 +60,7 @@ bench: install
 	$(PY) -m bench.recovery_bench
 	$(PY) -m bench.coherence_ablation
 	$(PY) -m bench.iterate_bench
+	$(PY) -m bench.diffusion_bench
 
 # A larger load + faults run than CI's (figures for the closing note).
 soak: install

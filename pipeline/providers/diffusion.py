@@ -100,7 +100,9 @@ def load_pipeline(model: DiffusersModel, *, device: str, dtype: torch.dtype, opt
 
 def _load(model: DiffusersModel, *, device: str, dtype: torch.dtype, options: Any) -> Any:
     from diffusers import DiffusionPipeline, LTXPipeline
+    from diffusers.utils import logging as diffusers_logging
 
+    diffusers_logging.disable_progress_bar()  # a worker's log is no terminal
     try:
         pipe = DiffusionPipeline.from_pretrained(model.source, dtype=dtype)
     except (OSError, ValueError) as exc:
@@ -354,7 +356,8 @@ class DiffusersProvider(InProcessProvider):
             raise
         except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
             raise self._render_error(exc, plan) from exc
-        return self._write(out_dir, frames, final, model, plan, request)
+        details = self._details(model, plan, scheduler=type(pipe.scheduler).__name__)
+        return self._write(out_dir, frames, final, request, details)
 
     def _denoise(
         self,
@@ -423,32 +426,23 @@ class DiffusersProvider(InProcessProvider):
         out_dir: Path,
         frames: np.ndarray,
         final: torch.Tensor,
-        model: DiffusersModel,
-        plan: RenderPlan,
         request: SceneRequest,
+        details: Mapping[str, Any],
     ) -> Rendered:
         pictures = [np.clip(f * 255 + 0.5, 0, 255).astype(np.uint8) for f in frames]
-        video = media.encode(pictures, out_dir / "output.mp4", fps=plan.fps, threads=1)
+        video = media.encode(pictures, out_dir / "output.mp4", fps=details["rendered"]["fps"])
         latent_path = out_dir / "output.latent.npy"
-        with latent_path.open("wb") as handle:
+        with latent_path.open("wb") as handle:  # float32 [1, C, F, h, w], no pickles
             np.save(handle, final.numpy().astype(np.float32))
         last = out_dir / "output.last.png"
-        media.save_png(pictures[-1], last)
-        return Rendered(
-            video=video.path if hasattr(video, "path") else out_dir / "output.mp4",
-            latent=latent_path,
-            last_frame=last,
-            seed_used=request.seed,
-            details=self._details(model, plan),
-        )
+        media.save_png(pictures[-1], last)  # lossless: the frame a fallback hands on
+        return Rendered(video.path, latent_path, last, request.seed, details)
 
-    def _details(self, model: DiffusersModel, plan: RenderPlan) -> Mapping[str, Any]:
+    def _details(
+        self, model: DiffusersModel, plan: RenderPlan, *, scheduler: str
+    ) -> Mapping[str, Any]:
         import diffusers
 
-        pipe_key = (model.source, model.class_name)
-        scheduler = next(
-            (type(p.scheduler).__name__ for k, p in _PIPELINES.items() if k[:2] == pipe_key), ""
-        )
         return {
             "rendered": {
                 "width": plan.width,
