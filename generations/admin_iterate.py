@@ -139,11 +139,23 @@ def finalize_previews(
 ) -> None:
     for preview in queryset.order_by("created_at"):
         try:
-            new = finalize_preview(preview=preview, actor=request.user)
+            new, created = finalize_preview(preview=preview, actor=request.user)
         except (ValidationError, PermissionDenied) as exc:
             messages.error(request, format_html("{}: {}", _link(preview), _reason(exc)))
             continue
-        messages.success(request, format_html("Finalizing {} as {}.", _link(preview), _link(new)))
+        if created:
+            messages.success(
+                request, format_html("Finalizing {} as {}.", _link(preview), _link(new))
+            )
+        else:
+            messages.info(
+                request,
+                format_html(
+                    "{} was finalized already, as {}: nothing new started.",
+                    _link(preview),
+                    _link(new),
+                ),
+            )
 
 
 def choose_variation_view(

@@ -83,7 +83,8 @@ class Generation(models.Model):
     variation_scope = models.CharField(max_length=16, blank=True)  # on the parent
     thumbnail = models.FileField(upload_to=generation_upload_path, blank=True, max_length=300)
     video = models.FileField(upload_to=generation_upload_path, blank=True, max_length=300)
-    # The final video's bytes: the file carries no id, so a replay from a file finds its source here.
+    # The final video's digest: the file names no generation, so a replay of a file finds its
+    # source here.
     video_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
     frame_count = models.PositiveIntegerField(null=True, blank=True)
     coherence_score = models.FloatField(null=True, blank=True)

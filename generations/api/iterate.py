@@ -10,7 +10,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
 from rest_framework import exceptions, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -51,6 +56,7 @@ from generations.iterate.variations import (
     chosen_variation,
     ranked_variations,
 )
+from generations.selectors import generations_visible_to
 from generations.services import KEEP_SEED
 
 # Actions that create (and so pay for) a generation on POST: they share the create throttle.
@@ -147,15 +153,26 @@ class IterateActionsMixin:
     @extend_schema(
         methods=["POST"],
         operation_id="generations_finalize",
-        summary="Render a preview's plan and seed at full quality",
+        summary="Render a preview's plan and seed at full quality (once per preview)",
         parameters=[GENERATION_ID],
         request=FinalizeSerializer,
         responses={
-            201: GenerationDetailSerializer,
+            200: OpenApiResponse(
+                GenerationDetailSerializer,
+                description="The preview was finalized already: its full-quality generation, as "
+                "it is now. Nothing new starts and nothing is billed.",
+            ),
+            201: OpenApiResponse(
+                GenerationDetailSerializer, description="The full-quality generation, queued."
+            ),
             400: BAD_REQUEST,
             401: UNAUTHENTICATED,
             403: FORBIDDEN,
             404: NOT_FOUND,
+            409: error(
+                "The preview was finalized already, as a generation you may not see (another "
+                "user finalized it). Nothing new starts."
+            ),
             413: TOO_LARGE,
             415: NOT_JSON,
             429: THROTTLED,
@@ -170,10 +187,17 @@ class IterateActionsMixin:
             data = {"estimated_cost": cost, "currency": CURRENCY, "seed": preview.seed_value}
             return Response(FinalizeEstimateSerializer(data).data)
         body = read_body(request.data or {}, allowed=FinalizeSerializer.FIELDS)
-        generation = finalize_preview(
+        generation, created = finalize_preview(
             preview=preview, owner=request.user, title=body.get("title"), actor=request.user
         )
-        return self._detail(generation, status_code=status.HTTP_201_CREATED)
+        if created:
+            return self._detail(generation, status_code=status.HTTP_201_CREATED)
+        if not generations_visible_to(request.user).filter(pk=generation.pk).exists():
+            message = (
+                f"Preview {preview.pk} was finalized already, as a generation you may not see."
+            )
+            return Response({"detail": message}, status=status.HTTP_409_CONFLICT)
+        return self._detail(generation, status_code=status.HTTP_200_OK)
 
     @extend_schema(
         operation_id="generations_variations",

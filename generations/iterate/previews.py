@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from coherence_project.conf import config
 from generations.iterate.reuse import derive_generation, reuse_matching, settle_estimate
@@ -45,6 +45,11 @@ def finalize_estimate(preview: Generation) -> Decimal | None:
     ).total
 
 
+def finalized_generation(preview: Generation) -> Generation | None:
+    """The full-quality generation a preview was finalized as, or None."""
+    return Generation.objects.filter(finalized_from=preview).first()
+
+
 def finalize_preview(
     *,
     preview: Generation,
@@ -52,20 +57,40 @@ def finalize_preview(
     title: str | None = None,
     enqueue: bool = True,
     actor: Any = None,
-) -> Generation:
-    """A full-quality generation of the preview's plan with the preview's seed and settings."""
+) -> tuple[Generation, bool]:
+    """A full-quality generation of the preview's plan with the preview's seed and settings,
+    made once per preview: ``(generation, True)`` the first time, then ``(that generation,
+    False)``, which starts nothing (a finalized generation that is deleted frees its preview).
+
+    Race-safe: the new generation is tied to its preview (``finalized_from``, a unique column)
+    before anything is copied or queued, so when two finalizes race the database lets one commit
+    and rolls the other back whole; the loser answers with the winner's generation.
+    """
     check_finalizable(preview)
-    with transaction.atomic():
-        generation = derive_generation(
-            preview,
-            scenes=plan_of(preview),
-            quality=Generation.Quality.FULL,
-            owner=owner,
-            title=title,
-            actor=actor,
-        )
-        reuse_matching(source=preview, target=generation)
-        settle_estimate(generation)
-        if enqueue:
-            transaction.on_commit(lambda: enqueue_start_generation(generation.pk))
-    return generation
+    existing = finalized_generation(preview)
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            generation = derive_generation(
+                preview,
+                scenes=plan_of(preview),
+                quality=Generation.Quality.FULL,
+                owner=owner,
+                title=title,
+                actor=actor,
+            )
+            Generation.objects.filter(pk=generation.pk).update(finalized_from=preview)
+            reuse_matching(source=preview, target=generation)
+            settle_estimate(generation)
+            if enqueue:
+                transaction.on_commit(lambda: enqueue_start_generation(generation.pk))
+    except (IntegrityError, ValidationError):
+        # A finalize of this preview committed meanwhile: the unique column refused ours, or the
+        # winner's generation took the owner's last active place. Either way it is the answer.
+        winner = finalized_generation(preview)
+        if winner is None:
+            raise
+        return winner, False
+    generation.refresh_from_db(fields=["finalized_from"])
+    return generation, True

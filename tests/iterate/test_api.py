@@ -106,6 +106,51 @@ def test_preview_then_finalize(api, plan, media_root):
     assert again.status_code == 400  # a full-quality generation has nothing to finalize
 
 
+@pytest.fixture
+def preview(user, plan, media_root) -> Generation:
+    generation = create_generation(scenes=plan, quality="preview", owner=user)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.SUCCEEDED, generation.error
+    return generation
+
+
+def test_a_second_finalize_answers_200_with_the_first_and_renders_nothing(api, preview):
+    url = detail_url(preview, "finalize")
+    first = api.post(url, {}, format="json")
+    assert first.status_code == 201
+    before = predictions()
+    second = api.post(url, {"title": "again"}, format="json")
+    assert second.status_code == 200, second.json()
+    assert second.json()["id"] == first.json()["id"]
+    assert second.json()["title"] == preview.title  # the first one, unchanged
+    assert second["Location"] == first["Location"]
+    assert predictions() == before
+    assert Generation.objects.filter(quality="full").count() == 1
+
+
+def test_a_preview_finalized_by_someone_else_is_a_409_without_their_id(api, preview, staff_user):
+    finalized_by_staff = client_for(staff_user).post(
+        detail_url(preview, "finalize"), {}, format="json"
+    )
+    assert finalized_by_staff.status_code == 201
+    response = api.post(detail_url(preview, "finalize"), {}, format="json")
+    assert response.status_code == 409
+    assert "finalized already" in response.json()["detail"]
+    assert finalized_by_staff.json()["id"] not in response.content.decode()
+    assert Generation.objects.filter(quality="full").count() == 1
+
+
+def test_the_schema_documents_both_finalize_answers(api):
+    schema = api.get("/api/schema/?format=json").json()
+    [answers] = [
+        item["post"]["responses"]
+        for path, item in schema["paths"].items()
+        if path.rstrip("/") == "/api/generations/{id}/finalize"
+    ]
+    assert {"200", "201", "409"} <= set(answers)
+    assert "finalized already" in answers["200"]["description"]
+
+
 def test_variations_ranked_with_thumbnails_then_choose(api, plan, media_root):
     created = api.post("/api/generations/", {"scenes": plan, "variations": 3}, format="json").json()
     assert created["status"] == "awaiting_choice"

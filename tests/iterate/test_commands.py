@@ -58,6 +58,11 @@ def test_preview_finalize_and_variations_from_the_command_line(plan, media_root,
         "finalize_preview", str(preview.pk), "--estimate"
     )
     assert "status:     succeeded" in run("finalize_preview", str(preview.pk), "--wait")
+    final = Generation.objects.get(finalized_from=preview)
+    assert f"already finalized as generation {final.pk}: nothing new started" in run(
+        "finalize_preview", str(preview.pk)
+    )
+    assert Generation.objects.filter(quality="full").count() == 1
     run("generate", str(plan_file), "--variations", "2")
     parent = Generation.objects.get(status=Generation.Status.AWAITING_CHOICE)
     ranking = run("variations", str(parent.pk))

@@ -7,10 +7,11 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
+from generations.iterate import previews as previews_module
 from generations.iterate.estimates import request_estimate
 from generations.iterate.previews import finalize_estimate, finalize_preview
 from generations.models import Generation
-from generations.services import create_generation
+from generations.services import create_generation, delete_generation
 from pipeline import media, previews
 from pipeline.providers.registry import KLING_V21, LOCAL_MODEL, SEEDANCE_LITE, get_model
 from tests.iterate.conftest import predictions
@@ -37,7 +38,8 @@ def test_a_preview_renders_smaller_and_shorter_with_the_plan_kept(preview, media
 
 def test_finalize_renders_the_same_plan_and_seed_at_full_quality(preview, media_root):
     before = predictions()
-    final = finalize_preview(preview=preview)
+    final, created = finalize_preview(preview=preview)
+    assert created
     final.refresh_from_db()
     assert final.status == Generation.Status.SUCCEEDED, final.error
     assert (final.quality, final.width, final.height) == ("full", 128, 72)
@@ -49,10 +51,70 @@ def test_finalize_renders_the_same_plan_and_seed_at_full_quality(preview, media_
 
 
 def test_only_a_preview_can_be_finalized(preview):
-    full = finalize_preview(preview=preview, enqueue=False)
+    full, _ = finalize_preview(preview=preview, enqueue=False)
     with pytest.raises(ValidationError) as caught:
         finalize_preview(preview=full)
     assert "quality" in caught.value.message_dict
+
+
+def test_a_second_finalize_returns_the_first_and_starts_nothing(preview, monkeypatch):
+    first, created = finalize_preview(preview=preview)
+    assert created
+    before, queued = predictions(), []
+    monkeypatch.setattr(previews_module, "enqueue_start_generation", queued.append)
+    again, created_again = finalize_preview(preview=preview, title="another title")
+    assert (again.pk, created_again) == (first.pk, False)
+    assert Generation.objects.filter(quality="full").count() == 1
+    assert predictions() == before
+    assert queued == []
+
+
+def stale_first_look(monkeypatch) -> list:
+    """The first look for a finalized generation finds none (made before the winner
+    committed); later looks are real. Returns the list of looks made."""
+    real_look, looks = previews_module.finalized_generation, []
+
+    def look(preview):
+        looks.append(preview)
+        return None if len(looks) == 1 else real_look(preview)
+
+    monkeypatch.setattr(previews_module, "finalized_generation", look)
+    return looks
+
+
+def test_the_loser_of_a_race_gets_the_winners_generation(preview, monkeypatch):
+    """The interleaving of a race, in order: the loser looked for a finalized generation before
+    the winner committed, so its look found none; the unique column then refuses its insert."""
+    winner, _ = finalize_preview(preview=preview, enqueue=False)
+    looks = stale_first_look(monkeypatch)
+    queued: list = []
+    monkeypatch.setattr(previews_module, "enqueue_start_generation", queued.append)
+    loser, created = finalize_preview(preview=preview)
+    assert (loser.pk, created) == (winner.pk, False)
+    assert len(looks) == 2  # the stale look, then the look after the database refused
+    assert list(Generation.objects.filter(quality="full")) == [winner]
+    assert queued == []  # the loser's transaction, its on-commit enqueue included, rolled back
+
+
+def test_the_loser_refused_by_the_active_cap_gets_the_winners_generation(
+    preview, monkeypatch, settings
+):
+    # The winner is queued (not started): it holds the owner's only active place.
+    settings.COHERENCE = {**settings.COHERENCE, "MAX_ACTIVE_PER_USER": 1}
+    winner, _ = finalize_preview(preview=preview, enqueue=False)
+    looks = stale_first_look(monkeypatch)
+    loser, created = finalize_preview(preview=preview)
+    assert (loser.pk, created) == (winner.pk, False)
+    assert len(looks) == 2
+    assert Generation.objects.filter(quality="full").count() == 1
+
+
+def test_a_deleted_finalized_generation_frees_its_preview(preview):
+    first, _ = finalize_preview(preview=preview, enqueue=False)
+    delete_generation(generation=first)
+    second, created = finalize_preview(preview=preview, enqueue=False)
+    assert created and second.pk != first.pk
+    assert second.finalized_from == preview
 
 
 def test_estimates_before_running(plan, preview, settings):

@@ -84,3 +84,9 @@ def test_the_finalize_action(staff_client, plan, media_root):
     assert b"Finalizing" in page.content
     final = Generation.objects.get(source_generation=preview)
     assert (final.quality, final.status) == ("full", "succeeded")
+    before = predictions()
+    again = staff_client.post(CHANGELIST, selected, follow=True)
+    assert b"was finalized already" in again.content
+    assert str(final.pk).encode() in again.content
+    assert Generation.objects.filter(source_generation=preview).get() == final
+    assert predictions() == before

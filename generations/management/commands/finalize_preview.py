@@ -38,8 +38,13 @@ class Command(BaseCommand):
             )
             if options["estimate"]:
                 return
-            generation = finalize_preview(preview=preview, title=options["title"])
+            generation, created = finalize_preview(preview=preview, title=options["title"])
         except ValidationError as exc:
             raise CommandError(f"Cannot finalize: {describe(exc)}") from None
-        self.stdout.write(f"created generation {generation.pk} (full quality of {preview.pk})")
+        if created:
+            self.stdout.write(f"created generation {generation.pk} (full quality of {preview.pk})")
+        else:
+            self.stdout.write(
+                f"already finalized as generation {generation.pk}: nothing new started"
+            )
         finish_command(self.stdout, generation, options)
