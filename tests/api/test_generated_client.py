@@ -10,6 +10,7 @@ status the server answers but the schema leaves out fails here the way it fails 
 from __future__ import annotations
 
 import importlib
+import io
 import subprocess
 import sys
 import time
@@ -18,9 +19,11 @@ from types import ModuleType, SimpleNamespace
 
 import httpx
 import pytest
+from PIL import Image
 from rest_framework.authtoken.models import Token
 
 from generations.models import Generation
+from pipeline.providers.registry import WAN_I2V_FAST
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -173,27 +176,52 @@ def test_a_generated_client_does_the_whole_sitting_with_its_own_functions(genera
     assert chosen.seed_value == best.seed
 
 
-def test_the_generated_multipart_body_creates_and_an_unknown_ordering_is_a_documented_400(
-    generated, client, plan
+@pytest.mark.usefixtures("user_may_use_hosted_models")
+def test_the_generated_multipart_body_uploads_start_images_to_a_hosted_model(
+    generated, client, server
 ):
-    """The multipart body is a type of its own (the plan part as JSON, files beside it): given
-    it, the client sends multipart, and the server takes it."""
-    models = generated.models
-    create = generated.api("generations.generations_create")
-    body = models.GenerationCreateMultipartRequest(
-        plan=models.GenerationCreateRequest(scenes=scenes_of(models, plan[:1]), seed=5)
+    """The multipart body is a type of its own: its plan part goes as JSON, the reference image
+    and a scene's image (``scenes.<N>.image``, an additional property) as files. Wan needs a start
+    image for each chain head; the loopback Replicate double renders."""
+    models, types = generated.models, generated.types
+    reference, scene_image = png("PNG"), png("JPEG")
+    plan = models.GenerationCreateRequest(
+        scenes=[
+            models.SceneInputRequest(prompt="a red fox runs through snow", duration=1.0),
+            models.SceneInputRequest(prompt="a quiet lake at dawn", duration=1.0),
+        ],
+        provider=models.ProviderEnum.REPLICATE,
+        model=WAN_I2V_FAST,
     )
+    body = models.GenerationCreateMultipartRequest(
+        plan=plan,
+        reference_image=types.File(io.BytesIO(reference), "start.png", "image/png"),
+    )
+    body["scenes.1.image"] = types.File(io.BytesIO(scene_image), "lake.jpg", "image/jpeg")
 
-    answer = create.sync_detailed(client=client, body=body)
+    answer = generated.api("generations.generations_create").sync_detailed(client=client, body=body)
 
     assert answer.status_code == 201, answer.content
-    assert answer.parsed.seed_value == 5
-    listed = generated.api("generations.generations_list").sync(
-        client=client, ordering="-created_at"
+    created = wait_for(generated, client, answer.parsed.id)
+    assert str(created.status) == "succeeded", created.error
+    sources = [scene.recipe["start_image"]["source"] for scene in created.scenes]
+    assert sources == ["reference", "scene"]
+    start_image = generated.api("media.generations_scene_file").sync(
+        created.id, 2, models.GenerationsSceneFileKind.START_IMAGE, client=client
     )
-    assert [item.id for item in listed.results] == [answer.parsed.id]
-    refused = generated.api("generations.generations_list").sync_detailed(
-        client=client, ordering="title"
-    )
+    assert start_image.payload.read() == scene_image
+
+
+def test_an_unknown_ordering_is_a_documented_400_the_client_reads(generated, client):
+    listing = generated.api("generations.generations_list")
+
+    assert listing.sync(client=client, ordering="-created_at, status").count == 0
+    refused = listing.sync_detailed(client=client, ordering="title")
     assert refused.status_code == 400
     assert "Allowed: created_at" in refused.parsed.errors["ordering"][0]
+
+
+def png(kind: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 36), (200, 120, 40)).save(buffer, format=kind)
+    return buffer.getvalue()
