@@ -113,6 +113,7 @@ def post_json(api, text: str):
             id="model-of-other-provider",
         ),
         pytest.param(body(title="x" * 201), "title", id="title-too-long"),
+        pytest.param(body(variations_scope="plan"), "variations", id="scope-without-variations"),
         pytest.param(body(title=None), "title", id="title-null"),
         pytest.param(body(colour="red"), "colour", id="unknown-top-level-field"),
         pytest.param(body(title="nul\x00byte"), "title", id="nul-in-title"),
