@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from generations.api.errors import UNAUTHENTICATED, ApiErrorsMixin
+from generations.api.errors import CSRF_FAILED, UNAUTHENTICATED, ApiErrorsMixin
 from generations.webhooks_out.signing import rotate_secret
 
 
@@ -28,7 +28,7 @@ class WebhookSecretView(ApiErrorsMixin, APIView):
         description="Deliveries from now on, retries of earlier events included, are signed "
         "with the new secret. A create with a `webhook` needs one.",
         request=None,
-        responses={201: WebhookSecretSerializer, 401: UNAUTHENTICATED},
+        responses={201: WebhookSecretSerializer, 401: UNAUTHENTICATED, 403: CSRF_FAILED},
         tags=["webhooks"],
     )
     def post(self, request: Request) -> Response:

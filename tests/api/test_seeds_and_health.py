@@ -174,6 +174,7 @@ def test_the_schema_and_swagger_ui_are_served(anonymous):
         "/api/seeds/{seed}/",
         "/api/health/",
         "/api/webhooks/replicate/",
+        "/api/webhook-secret/",
     }
     assert set(paths["/api/generations/"]["post"]["responses"]) == {
         "200",
