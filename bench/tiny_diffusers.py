@@ -7,7 +7,7 @@ loads them through the same ``DiffusionPipeline.from_pretrained`` an operator's 
 goes through. The VAEs keep the real models' compression (LTX-Video: 32 px and 8 frames per latent
 cell; Wan: 8 px and 4 frames), so the frame-count and size rules are the real ones.
 
-    python -m bench.tiny_diffusers ltx var/tiny-ltx     # or: wan var/tiny-wan
+    python -m bench.tiny_diffusers ltx var/tiny-ltx     # or: wan | wan-i2v DIR
 
 Modules built from a config start in train mode (T5 dropout on: the same seed would give other
 videos); ``save_pretrained`` + ``from_pretrained`` hands them back in eval mode.
@@ -19,7 +19,8 @@ import argparse
 import sys
 from pathlib import Path
 
-FAMILIES = ("ltx", "wan")
+FAMILIES = ("ltx", "wan")  # the text-to-video families the tests and bench render
+VARIANTS = (*FAMILIES, "wan-i2v")
 # A small vocabulary: the prompts of the demo plan and the tests; anything else maps to [UNK].
 _VOCABULARY = (
     "a the of and in on with at over under to from by lighthouse storm sea waves night dawn sun "
@@ -137,7 +138,34 @@ def build_wan():
     )
 
 
-BUILDERS = {"ltx": build_ltx, "wan": build_wan}
+def build_wan_i2v():
+    """A ``WanImageToVideoPipeline`` as Wan 2.2's image-to-video checkpoints ship it (no CLIP
+    image encoder: the picture enters through the VAE-encoded condition channels)."""
+    from diffusers import WanImageToVideoPipeline, WanTransformer3DModel
+
+    text = build_wan()
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=8,
+        in_channels=36,  # 16 noisy latent + 4 mask + 16 condition channels
+        out_channels=16,
+        text_dim=32,
+        freq_dim=32,
+        ffn_dim=32,
+        num_layers=1,
+        rope_max_seq_len=32,
+    )
+    return WanImageToVideoPipeline(
+        tokenizer=text.tokenizer,
+        text_encoder=text.text_encoder,
+        vae=text.vae,
+        scheduler=text.scheduler,
+        transformer=transformer,
+    )
+
+
+BUILDERS = {"ltx": build_ltx, "wan": build_wan, "wan-i2v": build_wan_i2v}
 
 
 def write_tiny_pipeline(family: str, directory: Path, *, seed: int = 0) -> Path:
@@ -152,7 +180,7 @@ def write_tiny_pipeline(family: str, directory: Path, *, seed: int = 0) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("family", choices=FAMILIES)
+    parser.add_argument("family", choices=VARIANTS)
     parser.add_argument("directory", type=Path)
     args = parser.parse_args(argv)
     path = write_tiny_pipeline(args.family, args.directory)

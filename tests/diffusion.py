@@ -15,10 +15,10 @@ from tests.system import require_module
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
-    """family -> a directory holding a tiny random-weight pipeline saved by ``save_pretrained``."""
+    """ltx | wan | wan-i2v -> a directory holding a tiny random-weight pipeline saved by ``save_pretrained``."""
     for module in ("torch", "diffusers", "transformers", "accelerate"):
         require_module(module, extra="diffusion")
-    from bench.tiny_diffusers import FAMILIES, write_tiny_pipeline
+    from bench.tiny_diffusers import VARIANTS, write_tiny_pipeline
 
     root = tmp_path_factory.mktemp("tiny-diffusers")
-    return {family: write_tiny_pipeline(family, root / family) for family in FAMILIES}
+    return {variant: write_tiny_pipeline(variant, root / variant) for variant in VARIANTS}

@@ -202,6 +202,19 @@ class LatentLayout:
         std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1).to(latent)
         return (latent - mean) / std
 
+    @torch.no_grad()
+    def decode_picture(self, latent: torch.Tensor) -> np.ndarray:
+        """One normalised latent frame [1, C, 1, h, w] as a HxWx3 uint8 picture (Wan's VAE:
+        image-led Wan pipelines are the only ones that need a picture beside a latent)."""
+        pipe = self.pipe
+        vae = pipe.vae
+        mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
+        std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
+        latent = latent.float() * std + mean
+        video = vae.decode(latent.to(device=vae.device, dtype=vae.dtype), return_dict=False)[0]
+        frames = pipe.video_processor.postprocess_video(video, output_type="np")[0]
+        return np.clip(frames[0] * 255 + 0.5, 0, 255).astype(np.uint8)
+
 
 # --- the render ----------------------------------------------------------------------------------
 
@@ -346,7 +359,11 @@ class DiffusersProvider(InProcessProvider):
         self, request: SceneRequest, out_dir: Path, progress: ProgressCallback | None
     ) -> Rendered:
         model = self.model(request.model)
-        if model.needs_image and request.init_image_path is None:
+        if (
+            model.needs_image
+            and request.init_image_path is None
+            and request.init_latent_path is None
+        ):
             raise ProviderError(f"{model.class_name} needs a first-frame image; none was given")
         pipe = load_pipeline(model, device=self.device, dtype=self.dtype, options=self.options)
         plan = render_plan(model, request, self.options)
@@ -370,6 +387,10 @@ class DiffusersProvider(InProcessProvider):
         layout = LatentLayout(pipe, model.family.name)
         grid = layout.grid(plan.frames, plan.width, plan.height)
         held, image = self._held_frames(layout, grid, request, plan)
+        if model.needs_image and image is None and held is not None:
+            # An image-led pipeline continuing a latent: it is also shown the held frame's
+            # picture (its own condition input), while the latent frame itself stays exact.
+            image = _pil(layout.decode_picture(held))
         generator = self._generator(request.seed)
         hook = StepHook(layout, grid, held, generator, plan.steps, progress)
         extra: dict[str, Any] = {"generator": generator, "callback_on_step_end": hook}

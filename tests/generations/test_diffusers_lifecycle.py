@@ -131,3 +131,28 @@ def test_unusable_models_are_refused_at_create_naming_model(tmp_path, diffusers_
         create_generation(scenes=PLAN, provider="diffusers")
     assert "needs a model" in " ".join(refused.value.message_dict["model"])
     assert not Generation.objects.exists()
+
+
+def test_an_image_led_model_refuses_a_head_without_an_image_at_create(
+    tiny_models, diffusers_settings
+):
+    model = str(tiny_models["wan-i2v"])
+    with pytest.raises(ValidationError) as refused:
+        create_generation(scenes=PLAN, provider="diffusers", model=model)
+    assert "Scene 1" in str(refused.value.message_dict)
+    assert not Generation.objects.exists()
+
+
+def test_an_image_led_model_runs_a_plan_whose_head_has_its_image(
+    tiny_models, diffusers_settings, media_root, tmp_path
+):
+    image = tmp_path / "start.png"
+    media.save_png(np.full((72, 128, 3), (30, 90, 200), dtype=np.uint8), image)
+    scenes = [{**PLAN[0], "image": image}, *PLAN[1:]]
+    generation = create_generation(
+        scenes=scenes, provider="diffusers", model=str(tiny_models["wan-i2v"]), seed=7
+    )
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.SUCCEEDED, generation.error
+    methods = [s.latent_reuse_method for s in generation.scenes.order_by("index")]
+    assert methods == ["", "latent", "latent"]

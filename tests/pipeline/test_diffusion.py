@@ -224,3 +224,21 @@ def test_out_of_memory_fails_the_scene_with_a_clear_message(provider, tiny_model
     assert not err.value.retryable
     monkeypatch.undo()
     assert provider.submit(request_for(tiny_models["wan"])).finished is not None  # lives on
+
+
+def test_an_image_led_pipeline_starts_from_its_image_and_continues_a_latent(
+    provider, tiny_models, tmp_path
+):
+    """WanImageToVideoPipeline: the head is given its picture; a continuous scene holds the
+    predecessor's latent frame exactly (and is shown that frame's picture as its own input)."""
+    model = tiny_models["wan-i2v"]
+    assert inspect_model(str(model)).needs_image
+    with pytest.raises(ProviderError, match="needs a first-frame image"):
+        provider.submit(request_for(model))
+    start = tmp_path / "start.png"
+    media.save_png(np.full((64, 64, 3), (200, 40, 40), dtype=np.uint8), start)
+    _, head = render(provider, request_for(model, init_image_path=start), tmp_path / "head")
+    _, cont = render(
+        provider, request_for(model, init_latent_path=head.latent_path), tmp_path / "c"
+    )
+    assert np.array_equal(latent(cont.latent_path)[:, :, :1], latent(head.latent_path)[:, :, -1:])
