@@ -156,3 +156,29 @@ def test_an_image_led_model_runs_a_plan_whose_head_has_its_image(
     assert generation.status == Generation.Status.SUCCEEDED, generation.error
     methods = [s.latent_reuse_method for s in generation.scenes.order_by("index")]
     assert methods == ["", "latent", "latent"]
+
+
+def test_denoising_progress_shows_in_the_stage_and_a_cancel_stops_the_render(
+    tiny_models, diffusers_settings, media_root
+):
+    """The orchestration's step callback: progress into the generation's stage while the scene
+    is this worker's; once the generation is canceled, it says stop (between two steps)."""
+    from generations import orchestration
+
+    generation = create_generation(
+        scenes=PLAN[:1], provider="diffusers", model=str(tiny_models["wan"]), enqueue=False
+    )
+    orchestration.start_generation(generation_id=generation.pk)
+    scene = generation.scenes.get()
+    assert orchestration._claim_submission(scene)
+    report = orchestration._progress_reporter(scene)
+    assert report(0.5) is True
+    generation.refresh_from_db()
+    assert generation.stage == "rendering scene 1: 50% denoised"
+    assert report(0.75) is True  # within the second: no look, no write
+    generation.refresh_from_db()
+    assert generation.stage == "rendering scene 1: 50% denoised"
+    assert orchestration.cancel_generation(generation_id=generation.pk)
+    assert report(1.0) is False
+    generation.refresh_from_db()
+    assert generation.stage == "canceled"
