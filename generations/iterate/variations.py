@@ -119,6 +119,12 @@ def measured(report: dict[str, Any] | None, key: str) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+def noise_label(value: float) -> str:
+    """Noise as shown to a person: 4 significant digits. A clean clip measures about 0.001-0.003,
+    which two decimals print as 0.00 for every variation, hiding the tie-break that ranks them."""
+    return f"{value:.4g}"
+
+
 def ranking_key(variation: Generation) -> tuple[Any, ...]:
     """Best coherence score first; unscored (running, failed) last. Equal scores - a clean
     one-scene clip scores 1.0, its stability being inside the score's free band - go to the
@@ -145,7 +151,7 @@ def variation_cards(parent: Generation) -> list[dict[str, Any]]:
             "rank": rank,
             "variation": variation,
             "chosen": variation == chosen,
-            "noise": measured(variation.coherence_report, "noise"),
+            "noise": noise_label(measured(variation.coherence_report, "noise")),
         }
         for rank, variation in enumerate(ranked_variations(parent), start=1)
     ]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+from itertools import pairwise
 
 import pytest
 from django.core.management import CommandError, call_command
 
+from generations.iterate.variations import measured
 from generations.models import Generation
 from tests.iterate.conftest import predictions
 
@@ -66,8 +68,28 @@ def test_preview_finalize_and_variations_from_the_command_line(plan, media_root,
     run("generate", str(plan_file), "--variations", "2")
     parent = Generation.objects.get(status=Generation.Status.AWAITING_CHOICE)
     ranking = run("variations", str(parent.pk))
-    assert "rank   k        seed   score   noise  status" in ranking
+    assert "rank   k        seed   score      noise  status" in ranking
     assert "status:     succeeded" in run("variations", str(parent.pk), "--choose", "2", "--wait")
     assert "<- chosen" in run("variations", str(parent.pk))
     with pytest.raises(CommandError, match="awaiting its choice"):
         run("variations", str(parent.pk), "--choose", "1")
+
+
+def test_variations_shows_noise_with_the_digits_that_rank_them(plan, media_root, tmp_path):
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps({"title": "Fox", "scenes": plan}))
+    run("generate", str(plan_file), "--variations", "3")
+    parent = Generation.objects.get(status=Generation.Status.AWAITING_CHOICE)
+    lines = run("variations", str(parent.pk)).splitlines()[2:]
+    rows = [line.split() for line in lines]  # rank k seed score noise status
+    assert len(rows) == 3
+    by_number = {v.variation_number: v for v in parent.variations.all()}
+    shown = [(float(row[3]), float(row[4])) for row in rows]
+    for row, (_, noise) in zip(rows, shown, strict=True):
+        measured_noise = measured(by_number[int(row[1])].coherence_report, "noise")
+        assert 0 < measured_noise < 0.01  # what a clean clip measures: 0.00 at two decimals
+        assert noise == pytest.approx(measured_noise, rel=1e-3)  # 4 significant digits
+    # Each variation shows its own value, and tied scores are listed lowest noise first.
+    assert len({noise for _, noise in shown}) == 3
+    for (score_a, noise_a), (score_b, noise_b) in pairwise(shown):
+        assert score_a > score_b or noise_a <= noise_b

@@ -8,7 +8,7 @@ import re
 import pytest
 from django.contrib.admin import helpers
 
-from generations.iterate.variations import create_with_variations, ranked_variations
+from generations.iterate.variations import create_with_variations, measured, ranked_variations
 from generations.models import Generation
 from generations.services import create_generation
 from tests.iterate.conftest import predictions
@@ -41,6 +41,11 @@ def test_the_grid_is_ranked_by_score_on_the_staff_page_and_in_the_admin(staff_cl
         assert ranks_on_page(html) == expected
         assert html.count('/thumbnail"') == 3  # media by record: /api/generations/<id>/thumbnail
         assert "Choose variation" in html
+        # Each card's noise with the digits that rank it (a clean clip's is a few thousandths).
+        shown = [float(n) for n in re.findall(r"noise ([0-9.e+-]+)", html)]
+        noise = [measured(v.coherence_report, "noise") for v in ranked_variations(parent)]
+        assert shown == pytest.approx(noise, rel=1e-3)
+        assert 0 not in shown
 
 
 def test_choosing_from_the_admin_starts_the_full_generation(staff_client, parent):

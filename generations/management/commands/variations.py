@@ -15,6 +15,7 @@ from generations.iterate.variations import (
     choose_variation,
     chosen_variation,
     measured,
+    noise_label,
     ranked_variations,
 )
 from generations.management.commands._common import (
@@ -53,13 +54,13 @@ class Command(BaseCommand):
         chosen = chosen_variation(parent)
         self.stdout.write(f"generation {parent.pk}: {parent.status} ({parent.stage})")
         self.stdout.write(
-            f"{'rank':>4}  {'k':>2}  {'seed':>10}  {'score':>6}  {'noise':>6}  status"
+            f"{'rank':>4}  {'k':>2}  {'seed':>10}  {'score':>6}  {'noise':>9}  status"
         )
         for rank, variation in enumerate(ranked, start=1):
             score = "-" if variation.coherence_score is None else f"{variation.coherence_score:.4f}"
-            noise = measured(variation.coherence_report, "noise")
+            noise = noise_label(measured(variation.coherence_report, "noise"))
             mark = "  <- chosen" if variation == chosen else ""
             self.stdout.write(
                 f"{rank:>4}  {variation.variation_number:>2}  {variation.seed_value:>10}  "
-                f"{score:>6}  {noise:>6.2f}  {variation.status}{mark}"
+                f"{score:>6}  {noise:>9}  {variation.status}{mark}"
             )
