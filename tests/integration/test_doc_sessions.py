@@ -64,7 +64,7 @@ def token_for(deployment: Deployment, username: str) -> str:
     )
 
 
-@pytest.mark.parametrize("page", ["api.md"])
+@pytest.mark.parametrize("page", ["api.md", "iterate.md"])
 def test_the_documented_session_prints_what_the_server_answers(live, page, tmp_path):
     require_program("curl", package="curl")
     require_program("jq", package="jq")
