@@ -15,7 +15,8 @@ from tests.system import require_module
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
-    """ltx | wan | wan-i2v -> a directory holding a tiny random-weight pipeline saved by ``save_pretrained``."""
+    """ltx | wan | wan-i2v -> a directory holding a tiny random-weight pipeline, saved by
+    ``save_pretrained``."""
     for module in ("torch", "diffusers", "transformers", "accelerate"):
         require_module(module, extra="diffusion")
     from bench.tiny_diffusers import VARIANTS, write_tiny_pipeline

@@ -6,6 +6,7 @@ checks what a staff user and an API consumer see of the hand-over, and the refus
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,7 @@ def test_continuous_scenes_start_from_the_stored_final_latent(
         render = scene.recipe["render"]
         assert render["family"] == family and render["rendered"]["frames"] >= 9
     assert scenes[0].latent_reuse_method == Scene.LatentReuse.NONE
-    for before, after in zip(scenes, scenes[1:], strict=False):
+    for before, after in pairwise(scenes):
         latent = stored(media_root, before.final_latent)
         assert after.latent_reuse_method == Scene.LatentReuse.LATENT
         assert after.latent_source_id == before.pk

@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+from itertools import pairwise
 
 import pytest
 
@@ -70,7 +71,7 @@ def test_a_gpu_cluster_renders_latent_hand_overs_and_replays_them(
     scenes = first["scenes"]
     assert all(s["recipe"]["seed"] == first["seed"] for s in scenes)
     assert all(s["latent"] for s in scenes)
-    for before, after in zip(scenes, scenes[1:], strict=False):
+    for before, after in pairwise(scenes):
         assert after["method"] == "latent"
         assert after["conditioning"] == sha(deployment, before["latent"], tmp_path)
 
