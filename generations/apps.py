@@ -31,7 +31,7 @@ class GenerationsConfig(AppConfig):
     def ready(self) -> None:
         from django_q.signals import post_spawn
 
-        from generations.media_cleanup import connect_signals
+        from generations.media.cleanup import connect_signals
 
         post_spawn.connect(warm_up_worker, dispatch_uid="coherence-warm-up-worker")
         connect_signals()

@@ -101,7 +101,8 @@ class Generation(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # The stitch's claim: who holds it and until when its heartbeat keeps it (generations.leases).
+    # The stitch's claim: who holds it and until when its heartbeat keeps it
+    # (generations.lifecycle.leases).
     claimed_by = models.CharField(max_length=64, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     # The API consumer's completion webhook (generations.webhooks_out): where its events go, and

@@ -11,7 +11,8 @@ from django.db.models import Prefetch, Q, QuerySet
 from generations.models import Generation, IdempotencyKey, Scene
 
 # What acting on someone else's generation takes: Django's model permissions, held by a staff user.
-# On one's own generation every action is allowed (hosted models aside: see generations.caps).
+# On one's own generation every action is allowed (hosted models aside: see
+# generations.services.limits).
 ACTION_PERMISSIONS = {
     "view": ("generations.view_generation", "generations.change_generation"),
     "cancel": ("generations.change_generation",),

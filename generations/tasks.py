@@ -15,18 +15,18 @@ from django.db import DatabaseError
 from django.utils import timezone
 from django_q.conf import Conf
 
-from generations import orchestration, poller
 from generations.iterate import variations
-from generations.orchestration import GenerationStateError, Outcome
-from generations.queue import (
+from generations.lifecycle import orchestration, poller
+from generations.lifecycle.orchestration import GenerationStateError, Outcome
+from generations.lifecycle.queue import (
     enqueue_finish,
     enqueue_poll_pass,
     follow_outcome,
     poll_pass_dequeued,
     runs_here,
 )
-from generations.reconciler import reconcile
-from generations.workers import stop_requested
+from generations.lifecycle.reconciler import reconcile
+from generations.lifecycle.workers import stop_requested
 from pipeline.providers.base import PredictionState
 
 logger = logging.getLogger("coherence.pipeline")
@@ -109,7 +109,8 @@ def poll_scene_task(scene_id: int) -> None:
 
 
 def poll_pass_task(until_done: bool = False) -> None:
-    """One poller pass over every due prediction (generations.poller); never sleeps in a worker.
+    """One poller pass over every due prediction (generations.lifecycle.poller); never sleeps in a
+    worker.
 
     ``until_done`` only in sync mode (tests), which has no ticker: there the pass waits for the
     next due look in the calling process and queues itself again while predictions are in flight.

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generations import views
+from generations.staff import views
 
 app_name = "generations"
 

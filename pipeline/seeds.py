@@ -1,6 +1,7 @@
 """Seed arithmetic: the seed space, a fresh draw, and the seed each scene is sent.
 
-Plain Python: the lifecycle (``generations.seeds``) decides when a draw happens and stores it.
+Plain Python: the lifecycle (``generations.lifecycle.seeds``) decides when a draw happens and
+stores it.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
 
-from generations.caps import ActiveLimitReached
+from generations.services.limits import ActiveLimitReached
 
 INVALID_INPUT = "Invalid input."
 

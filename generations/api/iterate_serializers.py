@@ -13,7 +13,7 @@ from rest_framework import serializers
 
 from coherence_project.conf import config
 from generations.iterate.variations import MAX_VARIATIONS, MIN_VARIATIONS, SCOPES, measured
-from generations.media_urls import thumbnail_url, video_url
+from generations.media.links import thumbnail_url, video_url
 from generations.models import SEED_MAX, Generation
 
 COST = {"max_digits": 12, "decimal_places": 4, "allow_null": True}

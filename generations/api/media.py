@@ -33,10 +33,10 @@ from rest_framework.views import APIView
 
 from coherence_project.conf import config
 from generations.api.errors import UNAUTHENTICATED, ApiErrorsMixin, error
-from generations.media_urls import GENERATION_FILES, SCENE_FILES
+from generations.media.links import GENERATION_FILES, SCENE_FILES
+from generations.media.storage import signed_url
 from generations.models import Generation
 from generations.selectors import generations_visible_to
-from generations.storage import signed_url
 
 NO_FILE = "No such file among your generations."
 # What each stored file is, by the extension it was stored under (clips and videos are mp4,

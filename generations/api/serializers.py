@@ -21,10 +21,10 @@ from rest_framework.settings import api_settings
 
 from coherence_project.conf import config
 from generations.api.iterate_serializers import QualityField, quality_field, variations_fields
-from generations.coherence_settings import SEED_MODES
-from generations.media_urls import generation_file_url, scene_file_url, video_url
+from generations.media.links import generation_file_url, scene_file_url, video_url
 from generations.models import SEED_MAX, Generation, Scene
-from generations.services import DEFAULT_MODELS, MAX_PROMPT_CHARACTERS
+from generations.services.create import DEFAULT_MODELS, MAX_PROMPT_CHARACTERS
+from generations.services.render_settings import SEED_MODES
 from pipeline.images import MAX_IMAGE_BYTES
 
 # --- reading request bodies -----------------------------------------------------------------------
@@ -317,9 +317,7 @@ class LatentReuseSerializer(serializers.Serializer):
     )
 
     @extend_schema_field(
-        serializers.ChoiceField(
-            choices=[m for m in Scene.LatentReuse.values if m], allow_null=True
-        )
+        serializers.ChoiceField(choices=[m for m in Scene.LatentReuse.values if m], allow_null=True)
     )
     def get_method(self, scene: Scene) -> str | None:
         return scene.latent_reuse_method or None
@@ -350,9 +348,7 @@ class SceneSerializer(serializers.ModelSerializer):
     provider_input = serializers.JSONField(
         read_only=True, allow_null=True, help_text="The exact input the provider accepted."
     )
-    image_url = serializers.SerializerMethodField(
-        help_text="The scene's own start image, or null."
-    )
+    image_url = serializers.SerializerMethodField(help_text="The scene's own start image, or null.")
     clip_url = serializers.SerializerMethodField(help_text="The scene's clip (mp4), or null.")
     last_frame_url = serializers.SerializerMethodField(help_text="Its last frame (png), or null.")
     conditioning_frame_url = serializers.SerializerMethodField(

@@ -1,4 +1,5 @@
-"""The REST API: thin views over generations.services (writes) and generations.selectors (reads).
+"""The REST API: thin views over generations.services.create (writes) and generations.selectors
+(reads).
 
 Every queryset goes through ``generations_visible_to``: a caller sees only their own generations
 (staff see all), so another user's generation is a 404 on every verb.
@@ -66,7 +67,7 @@ from generations.selectors import (
     generations_with_seed,
     may_act_on,
 )
-from generations.services import (
+from generations.services.create import (
     KEEP_SEED,
     IdempotencyKeyReused,
     cancel_generation,

@@ -12,9 +12,9 @@ from django.db import IntegrityError, transaction
 
 from coherence_project.conf import config
 from generations.iterate.reuse import derive_generation, reuse_matching, settle_estimate
+from generations.lifecycle.queue import enqueue_start_generation
 from generations.models import Generation
-from generations.queue import enqueue_start_generation
-from generations.services import plan_of
+from generations.services.create import plan_of
 from pipeline.planning import estimate_cost
 from pipeline.providers.registry import get_model
 

@@ -13,9 +13,9 @@ from django.db import transaction
 
 from coherence_project.conf import config
 from generations.iterate.reuse import can_reuse, derive_generation, reuse_render, settle_estimate
+from generations.lifecycle.queue import enqueue_start_generation
 from generations.models import Generation, Scene
-from generations.queue import enqueue_start_generation
-from generations.services import KEEP_SEED, plan_of, validate_seed
+from generations.services.create import KEEP_SEED, plan_of, validate_seed
 from pipeline import previews
 from pipeline.planning import estimate_cost
 from pipeline.providers.registry import get_model

@@ -15,7 +15,7 @@ from typing import Any
 from django.utils import timezone
 
 from generations.models import Generation, Scene
-from generations.services import create_generation
+from generations.services.create import create_generation
 from pipeline.planning import estimate_cost
 from pipeline.providers.registry import get_model
 from pipeline.seeds import scene_seed

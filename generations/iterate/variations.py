@@ -18,11 +18,11 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
 
-from generations import caps
 from generations.iterate.reuse import reuse_matching, settle_estimate, stored_bytes
+from generations.lifecycle.queue import enqueue_start_generation
 from generations.models import Generation
-from generations.queue import enqueue_start_generation
-from generations.services import create_generation, plan_of
+from generations.services import limits as caps
+from generations.services.create import create_generation, plan_of
 from pipeline import media
 from pipeline.seeds import generate_seed
 

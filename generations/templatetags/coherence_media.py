@@ -1,10 +1,10 @@
-"""Template filters linking to media by record (generations.media_urls), never to storage URLs."""
+"""Template filters linking to media by record (generations.media.links), never to storage URLs."""
 
 from __future__ import annotations
 
 from django import template
 
-from generations.media_urls import scene_file_url, thumbnail_url, video_url
+from generations.media.links import scene_file_url, thumbnail_url, video_url
 from generations.models import Generation, Scene
 
 register = template.Library()

@@ -1,7 +1,8 @@
 """Consumer webhook events: what a create may ask for, and the outbox rows written when they
 happen.
 
-``record_event`` is called by the lifecycle (generations.orchestration) inside the transaction of
+``record_event`` is called by the lifecycle (generations.lifecycle.orchestration) inside the
+transaction of
 the state change it reports, so an event exists exactly when its change committed: nothing is
 lost if a process dies right after, and nothing is sent for a change that rolled back. The
 ticker delivers the rows (``delivery.py``). Generations without a webhook cost nothing here: the
@@ -22,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from coherence_project.conf import config
-from generations.media_urls import video_url
+from generations.media.links import video_url
 from generations.models import ConsumerWebhookEvent, Generation, Scene
 from generations.webhooks_out.addresses import AddressRefused, check_webhook_url
 from generations.webhooks_out.signing import has_secret

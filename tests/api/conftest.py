@@ -8,7 +8,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from generations.models import Generation
-from generations.services import create_generation
+from generations.services.create import create_generation
 
 
 def client_for(user) -> APIClient:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from generations.models import Generation, Scene
-from generations.services import create_generation
+from generations.services.create import create_generation
 from tests.api.conftest import detail_url
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from django.utils import timezone
 from rest_framework.pagination import PageNumberPagination
 
 from generations.models import Generation
-from generations.services import create_generation
+from generations.services.create import create_generation
 from tests.api.conftest import detail_url
 
 pytestmark = pytest.mark.django_db

@@ -23,7 +23,7 @@ from rest_framework.authtoken.models import Token
 from werkzeug.test import Client
 
 from generations.models import Generation
-from generations.services import create_generation
+from generations.services.create import create_generation
 from tests.api.test_webhooks import SECRET
 
 pytestmark = pytest.mark.django_db

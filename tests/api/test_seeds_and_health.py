@@ -10,7 +10,7 @@ from django.db import OperationalError
 
 from generations.api import health
 from generations.models import Generation, Scene
-from generations.services import create_generation
+from generations.services.create import create_generation
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from generations.models import Generation, Scene, WebhookDelivery
-from generations.services import create_generation
+from generations.services.create import create_generation
 from pipeline.providers.registry import SEEDANCE_LITE
 from pipeline.webhooks import sign_webhook
 from tests.doubles.replicate_server import ReplicateServer

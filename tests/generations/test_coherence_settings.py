@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from generations.coherence_settings import DEFAULTS, merge_coherence_settings
+from generations.services.render_settings import DEFAULTS, merge_coherence_settings
 
 
 def test_missing_settings_mean_the_defaults():

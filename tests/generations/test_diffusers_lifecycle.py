@@ -14,7 +14,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from generations.models import Generation, Scene
-from generations.services import create_generation
+from generations.services.create import create_generation
 from pipeline import media
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_task_failures")]
@@ -101,7 +101,7 @@ def test_a_latent_from_another_size_falls_back_to_the_frame_and_says_why(
 ):
     """A scene rendered elsewhere (another model or size: re-rendered scenes, previews) leaves
     a latent that does not fit; the continuation goes through its last frame instead."""
-    from generations import orchestration
+    from generations.lifecycle import orchestration
 
     generation = create_generation(
         scenes=PLAN[:2], provider="diffusers", model=str(tiny_models["wan"]), enqueue=False
@@ -164,7 +164,7 @@ def test_denoising_progress_shows_in_the_stage_and_a_cancel_stops_the_render(
 ):
     """The orchestration's step callback: progress into the generation's stage while the scene
     is this worker's; once the generation is canceled, it says stop (between two steps)."""
-    from generations import orchestration
+    from generations.lifecycle import orchestration
 
     generation = create_generation(
         scenes=PLAN[:1], provider="diffusers", model=str(tiny_models["wan"]), enqueue=False

@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from generations.models import Generation, HostedModelSchema, Scene
-from generations.services import create_generation
+from generations.services.create import create_generation
 from pipeline import media
 from pipeline.providers.registry import MINIMAX_VIDEO_01, SEEDANCE_LITE, WAN_I2V_FAST
 from tests.doubles.replicate_server import ReplicateServer
@@ -238,7 +238,7 @@ def test_a_schema_without_seed_makes_seed_applied_false_with_a_warning(server):
 def test_regenerating_keeps_the_start_images_and_never_sends_the_reported_version(
     synced, reference_png
 ):
-    from generations.services import regenerate_generation
+    from generations.services.create import regenerate_generation
 
     source = create_generation(
         scenes=THREE_SCENES, provider="replicate", model=WAN_I2V_FAST, reference_image=reference_png

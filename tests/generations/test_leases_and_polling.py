@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from generations import leases, orchestration, poll_schedule, poller, reconciler
+from generations.lifecycle import leases, orchestration, poll_schedule, poller, reconciler
+from generations.lifecycle.reconciler import reconcile
 from generations.models import Generation, Scene
-from generations.reconciler import reconcile
-from generations.services import create_generation
+from generations.services.create import create_generation
 from pipeline.providers.registry import SEEDANCE_LITE
 from tests.doubles.replicate_server import ReplicateServer
 from tests.providers import polled_replicate

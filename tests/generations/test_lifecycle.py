@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from generations import orchestration
+from generations.lifecycle import orchestration
+from generations.lifecycle.orchestration import GenerationStateError
 from generations.models import Generation, Scene
-from generations.orchestration import GenerationStateError
-from generations.services import create_generation
+from generations.services.create import create_generation
 from pipeline import media
 from pipeline.providers.base import ProviderError
 
@@ -167,8 +167,10 @@ def test_a_lost_latent_falls_back_to_the_last_frame_and_says_why(plan, media_roo
     handover = second.recipe["handover"]
     assert handover["method"] == "first_frame"
     assert handover["fallback"] == "latent: scene 1 has no final latent"
-    assert handover["sha256"] == second.conditioning_sha256 == media.sha256_file(
-        Path(media_root) / first.last_frame.name
+    assert (
+        handover["sha256"]
+        == second.conditioning_sha256
+        == media.sha256_file(Path(media_root) / first.last_frame.name)
     )
 
 

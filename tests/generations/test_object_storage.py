@@ -11,9 +11,9 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from generations import storage
+from generations.media import storage
 from generations.models import Generation, Scene
-from generations.services import create_generation
+from generations.services.create import create_generation
 from pipeline import media
 from pipeline.providers import reset_providers
 from pipeline.providers.registry import SEEDANCE_LITE

@@ -3,10 +3,10 @@
 import pytest
 from django.utils import timezone
 
-from generations import orchestration
+from generations.lifecycle import orchestration
+from generations.lifecycle.reconciler import reconcile
 from generations.models import Generation, Scene
-from generations.reconciler import reconcile
-from generations.services import create_generation
+from generations.services.create import create_generation
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_task_failures")]
 

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from generations import orchestration
+from generations.lifecycle import orchestration
+from generations.lifecycle.reconciler import reconcile
 from generations.models import Generation, Scene
-from generations.reconciler import reconcile
-from generations.services import create_generation
+from generations.services.create import create_generation
 from pipeline import media
 from pipeline.providers.registry import MINIMAX_VIDEO_01, SEEDANCE_LITE
 from tests.doubles.replicate_server import ReplicateServer

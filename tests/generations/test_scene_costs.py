@@ -13,9 +13,10 @@ from django_q.conf import Conf
 from django_q.models import OrmQ
 
 from coherence_project.conf import config
-from generations import leases, orchestration, tasks
+from generations import tasks
+from generations.lifecycle import leases, orchestration
 from generations.models import Generation, Scene
-from generations.services import create_generation
+from generations.services.create import create_generation
 from pipeline import media
 from pipeline.providers.local import LocalProvider
 

@@ -3,9 +3,9 @@ import threading
 import pytest
 from django.db import connection
 
-from generations import seeds
+from generations.lifecycle import seeds
 from generations.models import SEED_MAX, Generation
-from generations.services import create_generation
+from generations.services.create import create_generation
 from pipeline.seeds import generate_seed, scene_seed
 
 

@@ -47,7 +47,7 @@ def test_two_processes_finalizing_one_preview_make_one_generation(tmp_path):
     try:
         deployment.migrate()
         preview_id = deployment.query(
-            "from generations.services import create_generation\n"
+            "from generations.services.create import create_generation\n"
             "scenes = [{'prompt': 'a fox', 'duration': 1.0, 'continuous': False},\n"
             "          {'prompt': 'the fox runs', 'duration': 1.0, 'continuous': True}]\n"
             "result = str(create_generation(scenes=scenes, quality='preview', seed=7,"

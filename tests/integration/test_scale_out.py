@@ -54,7 +54,7 @@ result = dict(owner=ask(g.owner, path), stranger=ask(stranger, path),
 def create_owned(deployment: Deployment, plan: dict) -> str:
     code = (
         "from django.contrib.auth.models import User\n"
-        "from generations.services import create_generation\n"
+        "from generations.services.create import create_generation\n"
         "owner, _ = User.objects.get_or_create(username='owner')\n"
         f"g = create_generation(scenes={plan['scenes']!r}, title={plan['title']!r}, owner=owner)\n"
         "result = str(g.pk)"

@@ -8,7 +8,7 @@ import pytest
 
 from coherence_project.conf import config
 from generations.models import Generation
-from generations.services import create_generation
+from generations.services.create import create_generation
 from pipeline.providers import reset_providers
 
 

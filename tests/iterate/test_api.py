@@ -6,7 +6,7 @@ import pytest
 
 from generations.iterate.variations import create_with_variations
 from generations.models import Generation
-from generations.services import create_generation
+from generations.services.create import create_generation
 from tests.api.conftest import client_for, detail_url
 from tests.iterate.conftest import clip_bytes, predictions
 

@@ -7,7 +7,7 @@ import pytest
 
 from generations.iterate.rerender import rerender_scene
 from generations.models import Generation
-from generations.services import create_generation
+from generations.services.create import create_generation
 from pipeline.providers.registry import SEEDANCE_LITE
 from tests.iterate.conftest import clip_bytes
 

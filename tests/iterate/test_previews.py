@@ -11,7 +11,7 @@ from generations.iterate import previews as previews_module
 from generations.iterate.estimates import request_estimate
 from generations.iterate.previews import finalize_estimate, finalize_preview
 from generations.models import Generation
-from generations.services import create_generation, delete_generation
+from generations.services.create import create_generation, delete_generation
 from pipeline import media, previews
 from pipeline.providers.registry import KLING_V21, LOCAL_MODEL, SEEDANCE_LITE, get_model
 from tests.iterate.conftest import predictions

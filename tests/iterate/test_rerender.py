@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 
 from generations.iterate.rerender import plan_rerender, rerender_scene
 from generations.models import Generation, Scene
-from generations.services import create_generation
+from generations.services.create import create_generation
 from pipeline import media
 from tests.iterate.conftest import clip_bytes, predictions
 

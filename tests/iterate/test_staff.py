@@ -10,7 +10,7 @@ from django.contrib.admin import helpers
 
 from generations.iterate.variations import create_with_variations, measured, ranked_variations
 from generations.models import Generation
-from generations.services import create_generation
+from generations.services.create import create_generation
 from tests.iterate.conftest import predictions
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_task_failures")]

@@ -15,7 +15,7 @@ from django.core.files.base import ContentFile
 from rest_framework.test import APIClient
 
 from generations.models import Generation, Scene
-from generations.services import create_generation
+from generations.services.create import create_generation
 from tests.api.conftest import client_for
 
 PERMISSIONS = {

@@ -7,9 +7,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
-from generations.caps import ActiveLimitReached, check_active_limit
 from generations.models import Generation
-from generations.services import create_generation
+from generations.services.create import create_generation
+from generations.services.limits import ActiveLimitReached, check_active_limit
 
 pytestmark = pytest.mark.django_db
 

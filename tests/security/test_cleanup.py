@@ -15,9 +15,9 @@ from django.db import transaction
 from django.db.models.signals import pre_delete
 from django.utils import timezone
 
-from generations.media_cleanup import media_storage, sweep
+from generations.media.cleanup import media_storage, sweep
 from generations.models import Generation, Scene
-from generations.services import create_generation
+from generations.services.create import create_generation
 from pipeline.providers import get_provider
 from pipeline.providers.registry import LOCAL_PROVIDER
 from tests.security.conftest import stored_generation

@@ -8,7 +8,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from generations.models import Generation
-from generations.services import create_generation
+from generations.services.create import create_generation
 
 pytestmark = pytest.mark.django_db
 

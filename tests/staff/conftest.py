@@ -9,7 +9,7 @@ import pytest
 from django.db import connections
 
 from generations.models import Generation
-from generations.services import create_generation
+from generations.services.create import create_generation
 from tests.system import require_program
 
 

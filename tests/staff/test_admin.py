@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from generations.models import SEED_MAX, Generation, Scene
-from generations.services import create_generation
+from generations.services.create import create_generation
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

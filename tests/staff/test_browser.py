@@ -14,7 +14,7 @@ import pytest
 from django.urls import reverse
 
 from generations.models import Generation
-from generations.services import create_generation
+from generations.services.create import create_generation
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

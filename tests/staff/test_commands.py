@@ -12,7 +12,7 @@ from django.core.management import call_command, execute_from_command_line
 from django.core.management.base import CommandError
 
 from generations.models import SEED_MAX, Generation
-from generations.services import create_generation
+from generations.services.create import create_generation
 from pipeline import media
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_task_failures")]

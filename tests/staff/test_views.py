@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from generations.models import Generation, Scene
-from generations.views import build_timeline
+from generations.staff.views import build_timeline
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -17,9 +17,9 @@ from django.db import transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from generations import orchestration, ticker
+from generations.lifecycle import orchestration, ticker
 from generations.models import ConsumerWebhookEvent, Generation
-from generations.services import create_generation
+from generations.services.create import create_generation
 from generations.webhooks_out import addresses, delivery
 from generations.webhooks_out.delivery import deliver_due
 from generations.webhooks_out.signing import rotate_secret

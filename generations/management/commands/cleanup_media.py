@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from coherence_project.conf import config
-from generations.media_cleanup import MIN_AGE, sweep
+from generations.media.cleanup import MIN_AGE, sweep
 
 
 class Command(BaseCommand):

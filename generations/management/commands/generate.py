@@ -11,14 +11,14 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from coherence_project.conf import config
-from generations.caps import OPERATOR
 from generations.iterate.variations import create_with_variations
 from generations.management.commands._common import (
     add_wait_arguments,
     describe,
     wait_for_result,
 )
-from generations.services import PlanReview, create_generation, review_plan
+from generations.services.create import PlanReview, create_generation, review_plan
+from generations.services.limits import OPERATOR
 from pipeline.providers.registry import get_model
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from generations.reconciler import reconcile
+from generations.lifecycle.reconciler import reconcile
 
 
 class Command(BaseCommand):

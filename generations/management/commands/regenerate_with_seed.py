@@ -13,20 +13,20 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from generations import storage
-from generations.caps import OPERATOR
 from generations.management.commands._common import (
     describe,
     load_generation,
     seed_choice,
     wait_for_result,
 )
+from generations.media import storage
 from generations.models import Generation
-from generations.services import (
+from generations.services.create import (
     compare_regeneration,
     regenerate_generation,
     replay_video,
 )
+from generations.services.limits import OPERATOR
 from pipeline.compare import DIFFERENT, IDENTICAL, SIMILAR_MIN_SSIM, ClipComparison, compare_videos
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from generations.hosted import sync_schema
+from generations.services.hosted_models import sync_schema
 from pipeline.providers import get_provider
 from pipeline.providers.registry import REPLICATE_PROVIDER, UnknownModelError, get_model
 from pipeline.providers.registry import hosted_models as registry_hosted_models

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from generations.ticker import run
+from generations.lifecycle.ticker import run
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from generations.workers import supervise
+from generations.lifecycle.workers import supervise
 
 DEFAULT_GRACE = 8.0
 

@@ -3,7 +3,8 @@
 django-q2 has no delayed tasks, and its scheduler wakes only every 30 s, so something has to wake
 up when a hosted prediction is due for a look. The ticker does, and nothing else:
 
-- a poller pass (generations.poller) whenever the earliest ``next_poll_at`` comes round, run
+- a poller pass (generations.lifecycle.poller) whenever the earliest ``next_poll_at`` comes round,
+run
   in this process (a pass is a few batched GETs; completions go to the workers as tasks);
 - a reconcile every RECONCILE_INTERVAL, so a claim whose worker died is taken up within
   LEASE_SECONDS + RECONCILE_INTERVAL instead of the schedule's minute and a half;
@@ -26,8 +27,8 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from coherence_project.conf import config
-from generations import leases, poller
-from generations.reconciler import reconcile
+from generations.lifecycle import leases, poller
+from generations.lifecycle.reconciler import reconcile
 from generations.webhooks_out.delivery import deliver_due
 
 logger = logging.getLogger("coherence.pipeline")

@@ -16,8 +16,8 @@ from django_q.conf import Conf
 from django_q.tasks import async_task
 
 from coherence_project.conf import config
+from generations.lifecycle.orchestration import Outcome
 from generations.models import Scene
-from generations.orchestration import Outcome
 from pipeline.providers.base import PredictionState
 from pipeline.providers.diffusion_families import DIFFUSERS_PROVIDER
 
@@ -81,7 +81,8 @@ def enqueue_scenes(scene_ids: Iterable[int]) -> None:
 
 
 def enqueue_poll_pass(*, until_done: bool = False) -> None:
-    """Queue one poller pass (generations.poller). ``until_done`` is for sync mode, which has no
+    """Queue one poller pass (generations.lifecycle.poller). ``until_done`` is for sync mode, which
+    has no
     ticker: the pass then looks again itself while anything is in flight (at most one such pass
     waits in the queue)."""
     if until_done:

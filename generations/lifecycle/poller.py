@@ -29,9 +29,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from coherence_project.conf import config
-from generations import leases, poll_schedule
+from generations.lifecycle import leases, poll_schedule
+from generations.lifecycle.queue import enqueue_advance
 from generations.models import Generation, Scene
-from generations.queue import enqueue_advance
 from pipeline.providers import get_provider
 from pipeline.providers.base import PredictionState, ProviderError
 

@@ -24,13 +24,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from coherence_project.conf import config
-from generations import leases, poll_schedule, storage
-from generations.handover import Handover, HandoverUnavailable, plan_handover
-from generations.hosted import stored_schema
-from generations.media_cleanup import discard_prediction_scratch
+from generations.lifecycle import leases, poll_schedule
+from generations.lifecycle.handover import Handover, HandoverUnavailable, plan_handover
+from generations.lifecycle.seeds import ensure_generation_seed
+from generations.media import storage
+from generations.media.cleanup import discard_prediction_scratch
 from generations.models import Generation, Scene, WebhookDelivery
-from generations.seeds import ensure_generation_seed
 from generations.selectors import recipe_metadata
+from generations.services.hosted_models import stored_schema
 from generations.webhooks_out.events import Event, outbox, record_event
 from pipeline import media, scene_graph
 from pipeline.coherence import colour, score

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from generations.iterate.variations import variation_cards
-from generations.media_urls import video_url
+from generations.media.links import video_url
 from generations.models import Generation, Scene
 from generations.selectors import (
     continuity_by_boundary,

@@ -14,11 +14,14 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from coherence_project.conf import config
-from generations import caps, hosted, orchestration, storage
-from generations.coherence_settings import merge_coherence_settings
+from generations.lifecycle import orchestration
+from generations.lifecycle.queue import enqueue_advance, enqueue_start_generation
+from generations.media import storage
 from generations.models import SEED_MAX, Generation, IdempotencyKey, Scene
-from generations.queue import enqueue_advance, enqueue_start_generation
 from generations.selectors import find_generation, generation_with_video, idempotency_record
+from generations.services import hosted_models as hosted
+from generations.services import limits as caps
+from generations.services.render_settings import merge_coherence_settings
 from generations.webhooks_out import events as webhook_events
 from pipeline import media, planning, previews
 from pipeline.compare import NOT_COMPARED, ClipComparison, compare_videos
@@ -550,7 +553,7 @@ def cancel_generation(*, generation: Generation) -> bool:
 
 
 def delete_generation(*, generation: Generation) -> None:
-    """Delete a generation and its scenes; generations.media_cleanup removes their files once the
+    """Delete a generation and its scenes; generations.media.cleanup removes their files once the
     deletion has committed (never before: a rolled-back delete must find its files in place)."""
     with transaction.atomic():
         generation.delete()

@@ -1,7 +1,7 @@
 """Staff admin: which video used seed N, with exactly what, and make it again.
 
 The admin stays thin: reads go through generations.selectors, regeneration and cancelling through
-generations.services.
+generations.services.create.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
 
-from generations import admin_webhooks  # noqa: F401 - registers the consumer webhook admin
-from generations.admin_iterate import choose_variation_view, finalize_previews, rerender_one_scene
+from generations.admin.iterate import choose_variation_view, finalize_previews, rerender_one_scene
 from generations.iterate.variations import variation_cards
-from generations.media_urls import scene_file_url, video_url
+from generations.media.links import scene_file_url, video_url
 from generations.models import SEED_MAX, Generation, HostedModelSchema, Scene
 from generations.selectors import (
     generation_recipe,
@@ -33,7 +32,7 @@ from generations.selectors import (
     generations_with_seed,
     scenes_with_seed,
 )
-from generations.services import (
+from generations.services.create import (
     KEEP_SEED,
     cancel_generation,
     create_generation,
@@ -49,7 +48,7 @@ def pretty_json(value: Any) -> SafeString:
 
 
 def video_player(url: str | None, *, width: int = 320) -> SafeString | str:
-    """A player for a media endpoint URL (generations.media_urls: checked per request)."""
+    """A player for a media endpoint URL (generations.media.links: checked per request)."""
     if not url:
         return NOTHING
     return format_html(
@@ -370,8 +369,10 @@ class GenerationAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Generation]:
         # The admin already demands view_generation; scoping here too keeps one rule everywhere.
-        return super().get_queryset(request).filter(
-            pk__in=generations_visible_to(request.user).values("pk")
+        return (
+            super()
+            .get_queryset(request)
+            .filter(pk__in=generations_visible_to(request.user).values("pk"))
         )
 
     def delete_model(self, request: HttpRequest, obj: Generation) -> None:
@@ -523,9 +524,7 @@ class GenerationAdmin(admin.ModelAdmin):
             except (ValidationError, PermissionDenied) as exc:
                 messages.error(
                     request,
-                    format_html(
-                        "Could not regenerate {}: {}", admin_link(source), _reason(exc)
-                    ),
+                    format_html("Could not regenerate {}: {}", admin_link(source), _reason(exc)),
                 )
                 continue
             new.refresh_from_db()  # the pipeline may already have drawn the seed and finished

@@ -274,5 +274,3 @@ def sweep(*, dry_run: bool, retention_days: int | None, min_age: timedelta = MIN
             shutil.rmtree(folder, ignore_errors=True)
         prune_empty_folders(media_storage(), "", older_than=cutoff)
     return result
-
-

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generations import storage
+from generations.media import storage
 from generations.models import Generation, Scene
 from pipeline import media
 from pipeline.providers.registry import ModelSpec, get_model
@@ -116,9 +116,7 @@ _DOWNLOADS = {
 }
 
 
-def _continuation(
-    generation: Generation, source: Scene, schema: Any, work_dir: Path
-) -> Handover:
+def _continuation(generation: Generation, source: Scene, schema: Any, work_dir: Path) -> Handover:
     method, fallback = choose_method(generation, source, get_model(generation.model), schema)
     field, request_field, filename = _DOWNLOADS[method]
     path = storage.download(getattr(source, field), work_dir / filename)

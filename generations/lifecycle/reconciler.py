@@ -3,7 +3,8 @@ RECONCILE_INTERVAL (the ticker), once a minute (a django-q2 schedule, see migrat
 demand (`manage.py reconcile`) it finds everything that should be moving and is not, and puts it
 back on the queue.
 
-Lost work is recognised by its lease (generations.leases): a claim its worker stopped renewing
+Lost work is recognised by its lease (generations.lifecycle.leases): a claim its worker stopped
+renewing
 lapses within LEASE_SECONDS, so a scene whose worker died is taken up again on the next reconcile
 after that, and its generation's stage says "recovering" meanwhile."""
 
@@ -19,14 +20,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from coherence_project.conf import config
-from generations import orchestration, poller
-from generations.models import Generation, Scene
-from generations.queue import (
+from generations.lifecycle import orchestration, poller
+from generations.lifecycle.queue import (
     enqueue_finish,
     enqueue_poll_pass,
     enqueue_scenes,
     enqueue_start_generation,
 )
+from generations.models import Generation, Scene
 
 logger = logging.getLogger("coherence.pipeline")
 

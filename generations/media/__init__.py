@@ -1,0 +1,1 @@
+"""Media files: storage in and out, links to them, clean-up."""

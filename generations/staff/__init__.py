@@ -1,0 +1,1 @@
+"""The staff page (a Django view over the services and selectors)."""
