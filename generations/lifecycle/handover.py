@@ -116,7 +116,7 @@ _DOWNLOADS = {
 }
 
 
-def _continuation(generation: Generation, source: Scene, schema: Any, work_dir: Path) -> Handover:
+def _from_predecessor(generation: Generation, source: Scene, schema: Any, work_dir: Path) -> Handover:
     method, fallback = choose_method(generation, source, get_model(generation.model), schema)
     field, request_field, filename = _DOWNLOADS[method]
     path = storage.download(getattr(source, field), work_dir / filename)
@@ -130,7 +130,7 @@ def plan_handover(
     predecessor's end (``source``, under latent reuse), else the scene's own start image, else
     the generation's reference image, else nothing."""
     if source is not None and generation.latent_reuse:
-        return _continuation(generation, source, schema, work_dir)
+        return _from_predecessor(generation, source, schema, work_dir)
     for origin, file, digest in (
         ("scene", scene.image, scene.image_sha256),
         ("reference", generation.reference_image, generation.reference_image_sha256),
