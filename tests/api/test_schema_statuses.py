@@ -17,7 +17,9 @@ import json
 import pytest
 import schemathesis
 from django.contrib.auth.models import Permission
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from django.test import Client as DjangoClient
 from rest_framework.authtoken.models import Token
 from werkzeug.test import Client
@@ -27,6 +29,18 @@ from generations.services.create import create_generation
 from tests.api.test_webhooks import SECRET
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def keep_the_tests_connection():
+    """The WSGI handler closes a connection left in a transaction at each request's end, which on
+    PostgreSQL is this test's own (SQLite's in-memory database ignores the close). Django's test
+    client unhooks the same signal handler for the same reason."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture(scope="module")
