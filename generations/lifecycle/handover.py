@@ -116,7 +116,9 @@ _DOWNLOADS = {
 }
 
 
-def _from_predecessor(generation: Generation, source: Scene, schema: Any, work_dir: Path) -> Handover:
+def _from_predecessor(
+    generation: Generation, source: Scene, schema: Any, work_dir: Path
+) -> Handover:
     method, fallback = choose_method(generation, source, get_model(generation.model), schema)
     field, request_field, filename = _DOWNLOADS[method]
     path = storage.download(getattr(source, field), work_dir / filename)
