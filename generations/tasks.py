@@ -1,4 +1,5 @@
-"""django-q2 tasks: thin wrappers that call the orchestration services and enqueue what is next.
+"""django-q2 tasks: thin wrappers that call the lifecycle steps (``generations.lifecycle``) and
+enqueue what is next.
 
 Tasks carry ids only; each one re-reads its row and claims it with a conditional update, so a task
 delivered twice, or replayed by the reconciler, is harmless.
@@ -16,8 +17,8 @@ from django.utils import timezone
 from django_q.conf import Conf
 
 from generations.iterate import variations
-from generations.lifecycle import orchestration, poller
-from generations.lifecycle.orchestration import GenerationStateError, Outcome
+from generations.lifecycle import complete, failure, finish, poller, start, submit
+from generations.lifecycle.outcome import GenerationStateError, Outcome
 from generations.lifecycle.queue import (
     enqueue_finish,
     enqueue_poll_pass,
@@ -36,7 +37,7 @@ logger = logging.getLogger("coherence.pipeline")
 
 def start_generation_task(generation_id: str) -> None:
     try:
-        outcome = orchestration.start_generation(generation_id=uuid.UUID(generation_id))
+        outcome = start.start_generation(generation_id=uuid.UUID(generation_id))
     except GenerationStateError as exc:
         # A redelivered start: the first delivery did the work (the reconciler covers the rest).
         logger.info("start skipped: %s", exc)
@@ -56,14 +57,14 @@ def start_generation_task(generation_id: str) -> None:
 
 def _run_scene(scene_id: int) -> Outcome:
     try:
-        return orchestration.run_scene(scene_id=scene_id)
+        return submit.run_scene(scene_id=scene_id)
     except DatabaseError:
         # The database itself is away (restart, failover): nothing about the scene is known to be
         # wrong, so leave it claimed; the reconciler resubmits it once it is stale.
         raise
     except Exception as exc:
         # Never leave a scene half-claimed by a bug: fail it readably, then let django-q record it.
-        orchestration.fail_scene(scene_id=scene_id, message=f"internal error: {exc!r}")
+        failure.fail_scene(scene_id=scene_id, message=f"internal error: {exc!r}")
         raise
 
 
@@ -93,13 +94,13 @@ def run_scene_task(scene_id: int) -> None:
 def check_scene_task(scene_id: int) -> None:
     """The reconciler's look at a running prediction: it completes a scene whose webhook or poller
     was lost, but starts no polling of its own, so a minute's tick never piles up pollers."""
-    outcome = orchestration.advance_scene(scene_id=scene_id)
+    outcome = complete.advance_scene(scene_id=scene_id)
     follow_outcome(dataclasses.replace(outcome, poll=False), scene_id)
 
 
 def advance_scene_task(scene_id: int, state: PredictionState | None = None) -> None:
     """``state`` comes from a verified webhook body: the scene completes from it without a GET."""
-    follow_outcome(orchestration.advance_scene(scene_id=scene_id, state=state), scene_id)
+    follow_outcome(complete.advance_scene(scene_id=scene_id, state=state), scene_id)
 
 
 def poll_scene_task(scene_id: int) -> None:
@@ -125,7 +126,7 @@ def poll_pass_task(until_done: bool = False) -> None:
 
 
 def finish_generation_task(generation_id: str, allow_restitch: bool = False) -> None:
-    finished = orchestration.finish_generation(
+    finished = finish.finish_generation(
         generation_id=uuid.UUID(generation_id), allow_restitch=allow_restitch
     )
     if finished:

@@ -16,7 +16,7 @@ from django_q.conf import Conf
 from django_q.tasks import async_task
 
 from coherence_project.conf import config
-from generations.lifecycle.orchestration import Outcome
+from generations.lifecycle.outcome import Outcome
 from generations.models import Scene
 from pipeline.providers.base import PredictionState
 from pipeline.providers.diffusion_families import DIFFUSERS_PROVIDER

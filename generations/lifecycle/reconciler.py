@@ -20,7 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from coherence_project.conf import config
-from generations.lifecycle import orchestration, poller
+from generations.lifecycle import poller, start
 from generations.lifecycle.queue import (
     enqueue_finish,
     enqueue_poll_pass,
@@ -115,7 +115,7 @@ def _advance_running_generations(report: ReconcileReport) -> None:
     """Ready scenes of running generations run; generations whose scenes are all done finish."""
     running = Generation.objects.filter(status=Generation.Status.RUNNING)
     for generation_id in running.values_list("pk", flat=True):
-        ready = orchestration.ready_scene_ids(generation_id=generation_id)
+        ready = start.ready_scene_ids(generation_id=generation_id)
         report.scenes_enqueued.extend(ready)
         enqueue_scenes(ready)
         statuses = set(

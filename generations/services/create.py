@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from coherence_project.conf import config
-from generations.lifecycle import orchestration
+from generations.lifecycle import complete, failure
 from generations.lifecycle.queue import enqueue_advance, enqueue_start_generation
 from generations.media import storage
 from generations.models import SEED_MAX, Generation, IdempotencyKey, Scene
@@ -543,12 +543,12 @@ def cancel_generation(*, generation: Generation) -> bool:
 
     A generation awaiting the choice of a seed variation takes its unfinished variations with it:
     nobody will choose them any more, so they must not go on rendering (and billing)."""
-    canceled = orchestration.cancel_generation(generation_id=generation.pk)
+    canceled = failure.stop_generation(generation_id=generation.pk)
     if canceled:
         for variation_id in generation.variations.exclude(
             status__in=Generation.TERMINAL
         ).values_list("pk", flat=True):
-            orchestration.cancel_generation(generation_id=variation_id)
+            failure.stop_generation(generation_id=variation_id)
     return canceled
 
 
@@ -564,7 +564,7 @@ def receive_replicate_webhook(*, webhook_id: str, payload: dict[str, Any]) -> st
 
     Returns what happened: "queued", "duplicate", "unknown prediction" or "ignored".
     """
-    kind, scene_id = orchestration.receive_prediction_webhook(
+    kind, scene_id = complete.receive_prediction_webhook(
         webhook_id=webhook_id, payload=payload
     )
     if kind == "queued" and scene_id is not None:

@@ -1,12 +1,12 @@
 """Consumer webhook events: what a create may ask for, and the outbox rows written when they
 happen.
 
-``record_event`` is called by the lifecycle (generations.lifecycle.orchestration) inside the
-transaction of
-the state change it reports, so an event exists exactly when its change committed: nothing is
-lost if a process dies right after, and nothing is sent for a change that rolled back. The
-ticker delivers the rows (``delivery.py``). Generations without a webhook cost nothing here: the
-check is made on the row the caller already holds, or folded into one lookup by primary key.
+``record_event`` is called by the lifecycle steps (``generations.lifecycle``: start, complete,
+finish, failure) inside the transaction of the state change it reports, so an event exists
+exactly when its change committed: nothing is lost if a process dies right after, and nothing is
+sent for a change that rolled back. The ticker delivers the rows (``delivery.py``). Generations
+without a webhook cost nothing here: the check is made on the row the caller already holds, or
+folded into one lookup by primary key.
 """
 
 from __future__ import annotations

@@ -101,17 +101,17 @@ def test_a_latent_from_another_size_falls_back_to_the_frame_and_says_why(
 ):
     """A scene rendered elsewhere (another model or size: re-rendered scenes, previews) leaves
     a latent that does not fit; the continuation goes through its last frame instead."""
-    from generations.lifecycle import orchestration
+    from generations.lifecycle import start, submit
 
     generation = create_generation(
         scenes=PLAN[:2], provider="diffusers", model=str(tiny_models["wan"]), enqueue=False
     )
-    orchestration.start_generation(generation_id=generation.pk)
+    start.start_generation(generation_id=generation.pk)
     first, second = generation.scenes.order_by("index")
-    orchestration.run_scene(scene_id=first.pk)
+    submit.run_scene(scene_id=first.pk)
     first.refresh_from_db()
     Scene.objects.filter(pk=first.pk).update(recipe={**first.recipe, "width": 64, "height": 32})
-    orchestration.run_scene(scene_id=second.pk)
+    submit.run_scene(scene_id=second.pk)
     second.refresh_from_db()
     assert second.status == Scene.Status.SUCCEEDED, second.error
     assert second.latent_reuse_method == Scene.LatentReuse.FIRST_FRAME
@@ -162,24 +162,24 @@ def test_an_image_led_model_runs_a_plan_whose_head_has_its_image(
 def test_denoising_progress_shows_in_the_stage_and_a_cancel_stops_the_render(
     tiny_models, diffusers_settings, media_root
 ):
-    """The orchestration's step callback: progress into the generation's stage while the scene
+    """The submit step's callback: progress into the generation's stage while the scene
     is this worker's; once the generation is canceled, it says stop (between two steps)."""
-    from generations.lifecycle import orchestration
+    from generations.lifecycle import failure, start, submit
 
     generation = create_generation(
         scenes=PLAN[:1], provider="diffusers", model=str(tiny_models["wan"]), enqueue=False
     )
-    orchestration.start_generation(generation_id=generation.pk)
+    start.start_generation(generation_id=generation.pk)
     scene = generation.scenes.get()
-    assert orchestration._claim_submission(scene)
-    report = orchestration._progress_reporter(scene)
+    assert submit._claim_submission(scene)
+    report = submit._progress_reporter(scene)
     assert report(0.5) is True
     generation.refresh_from_db()
     assert generation.stage == "rendering scene 1: 50% denoised"
     assert report(0.75) is True  # within the second: no look, no write
     generation.refresh_from_db()
     assert generation.stage == "rendering scene 1: 50% denoised"
-    assert orchestration.cancel_generation(generation_id=generation.pk)
+    assert failure.stop_generation(generation_id=generation.pk)
     assert report(1.0) is False
     generation.refresh_from_db()
     assert generation.stage == "canceled"

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from generations.lifecycle import leases, orchestration, poll_schedule, poller, reconciler
+from generations.lifecycle import leases, poll_schedule, poller, reconciler, start, submit
 from generations.lifecycle.reconciler import reconcile
 from generations.models import Generation, Scene
 from generations.services.create import create_generation
@@ -31,7 +31,7 @@ def server(settings, media_root) -> Iterator[ReplicateServer]:
 
 def started(scenes: list[dict], **kwargs) -> Generation:
     generation = create_generation(scenes=scenes, enqueue=False, **kwargs)
-    orchestration.start_generation(generation_id=generation.pk)
+    start.start_generation(generation_id=generation.pk)
     return generation
 
 
@@ -41,7 +41,7 @@ def submitted_hosted(server: ReplicateServer, count: int, latency: float) -> lis
     plan = [{"prompt": f"in flight {i}", "duration": 1.0} for i in range(count)]
     generation = started(plan, provider="replicate", model=SEEDANCE_LITE)
     for scene in generation.scenes.all():
-        orchestration.run_scene(scene_id=scene.pk)
+        submit.run_scene(scene_id=scene.pk)
     return list(generation.scenes.order_by("index"))
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from generations.lifecycle import orchestration
-from generations.lifecycle.orchestration import GenerationStateError
+from generations.lifecycle import failure, start, submit
+from generations.lifecycle.outcome import GenerationStateError
 from generations.models import Generation, Scene
 from generations.services.create import create_generation
 from pipeline import media
@@ -120,7 +120,7 @@ def test_the_coherence_score_is_stored_with_its_report(plan, media_root):
 def test_a_generation_cannot_be_started_twice(plan, media_root):
     generation = run(plan)
     with pytest.raises(GenerationStateError, match="only a queued generation can be started"):
-        orchestration.start_generation(generation_id=generation.pk)
+        start.start_generation(generation_id=generation.pk)
 
 
 def test_a_failing_scene_fails_the_generation_and_keeps_finished_scenes(
@@ -146,9 +146,9 @@ def test_a_failing_scene_fails_the_generation_and_keeps_finished_scenes(
 
 def _lose_first_outputs(generation, media_root, *fields):
     """Run scene 1, then delete the named outputs of it (file and reference)."""
-    orchestration.start_generation(generation_id=generation.pk)
+    start.start_generation(generation_id=generation.pk)
     first, second = scenes_of(generation)[:2]
-    orchestration.run_scene(scene_id=first.pk)
+    submit.run_scene(scene_id=first.pk)
     first.refresh_from_db()
     for field in fields:
         (Path(media_root) / getattr(first, field).name).unlink()
@@ -159,7 +159,7 @@ def _lose_first_outputs(generation, media_root, *fields):
 def test_a_lost_latent_falls_back_to_the_last_frame_and_says_why(plan, media_root):
     generation = create_generation(scenes=plan, enqueue=False)
     first, second = _lose_first_outputs(generation, media_root, "final_latent")
-    orchestration.run_scene(scene_id=second.pk)
+    submit.run_scene(scene_id=second.pk)
     second.refresh_from_db()
     assert second.status == Scene.Status.SUCCEEDED
     assert second.latent_reuse_method == Scene.LatentReuse.FIRST_FRAME
@@ -179,7 +179,7 @@ def test_a_predecessor_that_left_nothing_stops_the_chain_instead_of_submitting_b
 ):
     generation = create_generation(scenes=plan, enqueue=False)
     _, second = _lose_first_outputs(generation, media_root, "final_latent", "last_frame")
-    orchestration.run_scene(scene_id=second.pk)
+    submit.run_scene(scene_id=second.pk)
     second.refresh_from_db()
     generation.refresh_from_db()
     assert second.status == Scene.Status.FAILED
@@ -190,16 +190,16 @@ def test_a_predecessor_that_left_nothing_stops_the_chain_instead_of_submitting_b
 
 def test_cancel_stops_new_submissions(plan, media_root):
     generation = create_generation(scenes=plan, enqueue=False)
-    orchestration.start_generation(generation_id=generation.pk)
-    assert orchestration.cancel_generation(generation_id=generation.pk) is True
+    start.start_generation(generation_id=generation.pk)
+    assert failure.stop_generation(generation_id=generation.pk) is True
     generation.refresh_from_db()
     assert generation.status == Generation.Status.CANCELED
     for scene in scenes_of(generation):
-        orchestration.run_scene(scene_id=scene.pk)
+        submit.run_scene(scene_id=scene.pk)
         scene.refresh_from_db()
         assert scene.status == Scene.Status.CANCELED
         assert scene.prediction_id == ""
-    assert orchestration.cancel_generation(generation_id=generation.pk) is False
+    assert failure.stop_generation(generation_id=generation.pk) is False
 
 
 def test_identical_recipes_render_identical_scenes(plan, media_root):

@@ -3,7 +3,7 @@
 import pytest
 from django.utils import timezone
 
-from generations.lifecycle import orchestration
+from generations.lifecycle import start, submit
 from generations.lifecycle.reconciler import reconcile
 from generations.models import Generation, Scene
 from generations.services.create import create_generation
@@ -21,7 +21,7 @@ def test_a_lost_start_task_is_started_by_the_reconciler(plan, media_root):
 
 def test_a_scene_lost_mid_submission_is_resubmitted(plan, media_root):
     generation = create_generation(scenes=plan[:1], enqueue=False)
-    orchestration.start_generation(generation_id=generation.pk)
+    start.start_generation(generation_id=generation.pk)
     scene = generation.scenes.get()
     # A worker claimed the scene and died before the provider answered.
     Scene.objects.filter(pk=scene.pk).update(
@@ -35,7 +35,7 @@ def test_a_scene_lost_mid_submission_is_resubmitted(plan, media_root):
 
 def test_a_scene_with_a_prediction_id_is_never_submitted_again(plan, media_root):
     generation = create_generation(scenes=plan[:1], enqueue=False)
-    orchestration.start_generation(generation_id=generation.pk)
+    start.start_generation(generation_id=generation.pk)
     scene = generation.scenes.get()
     Scene.objects.filter(pk=scene.pk).update(
         status=Scene.Status.SUBMITTING, submitted_at=timezone.now(), prediction_id="p-1"
@@ -57,9 +57,9 @@ def test_reconciling_a_finished_generation_changes_nothing(plan, media_root):
 
 def test_a_generation_whose_stitch_died_is_stitched_again(plan, media_root):
     generation = create_generation(scenes=plan[:2], enqueue=False)
-    orchestration.start_generation(generation_id=generation.pk)
+    start.start_generation(generation_id=generation.pk)
     for scene in generation.scenes.order_by("index"):
-        orchestration.run_scene(scene_id=scene.pk)
+        submit.run_scene(scene_id=scene.pk)
     Generation.objects.filter(pk=generation.pk).update(status=Generation.Status.STITCHING)
     report = reconcile(stale_after=0)
     generation.refresh_from_db()

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from generations.lifecycle import orchestration
+from generations.lifecycle import failure, start, submit
 from generations.lifecycle.reconciler import reconcile
 from generations.models import Generation, Scene
 from generations.services.create import create_generation
@@ -124,9 +124,9 @@ def submit_one_slow_scene(server, plan) -> Scene:
     generation = create_generation(
         scenes=plan[:1], provider="replicate", model=SEEDANCE_LITE, enqueue=False
     )
-    orchestration.start_generation(generation_id=generation.pk)
+    start.start_generation(generation_id=generation.pk)
     scene = generation.scenes.get()
-    orchestration.run_scene(scene_id=scene.pk)
+    submit.run_scene(scene_id=scene.pk)
     scene.refresh_from_db()
     return scene
 
@@ -134,7 +134,7 @@ def submit_one_slow_scene(server, plan) -> Scene:
 def test_cancel_cancels_the_predictions_in_flight(server, plan):
     scene = submit_one_slow_scene(server, plan)
     assert scene.status == Scene.Status.RUNNING
-    assert orchestration.cancel_generation(generation_id=scene.generation_id)
+    assert failure.stop_generation(generation_id=scene.generation_id)
     assert server.prediction(scene.prediction_id)["status"] == "canceled"
     scene.refresh_from_db()
     assert scene.status == Scene.Status.CANCELED
@@ -150,7 +150,7 @@ def test_a_scene_canceled_while_its_prediction_was_created_gets_it_canceled(
     def submit_then_cancel(self, request):
         submission = real_submit(self, request)
         # Meanwhile, staff cancel the generation.
-        orchestration.cancel_generation(generation_id=Generation.objects.get().pk)
+        failure.stop_generation(generation_id=Generation.objects.get().pk)
         return submission
 
     monkeypatch.setattr(ReplicateProvider, "submit", submit_then_cancel)

@@ -14,7 +14,7 @@ from django_q.models import OrmQ
 
 from coherence_project.conf import config
 from generations import tasks
-from generations.lifecycle import leases, orchestration
+from generations.lifecycle import leases, start, submit
 from generations.models import Generation, Scene
 from generations.services.create import create_generation
 from pipeline import media
@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 def started(scenes: list[dict]) -> Generation:
     generation = create_generation(scenes=scenes, enqueue=False)
-    orchestration.start_generation(generation_id=generation.pk)
+    start.start_generation(generation_id=generation.pk)
     return generation
 
 
@@ -33,11 +33,11 @@ def test_a_continuing_local_scene_costs_three_reads_and_five_writes(
     plan, media_root, django_assert_num_queries
 ):
     first, second = started(plan[:2]).scenes.order_by("index")
-    orchestration.run_scene(scene_id=first.pk)
+    submit.run_scene(scene_id=first.pk)
     # Reads: the scene with its generation, its predecessor, the scenes for progress. Writes: the
     # claim, the recipe, the prediction id, the outputs, the progress.
     with django_assert_num_queries(8):
-        outcome = orchestration.run_scene(scene_id=second.pk)
+        outcome = submit.run_scene(scene_id=second.pk)
     second.refresh_from_db()
     assert second.status == Scene.Status.SUCCEEDED
     assert outcome.finish
@@ -52,14 +52,14 @@ def test_a_local_prediction_is_completed_without_being_looked_up_again(
     monkeypatch.setattr(LocalProvider, "fetch", no_second_look)
     generation = started(plan[:2])
     for scene in generation.scenes.order_by("index"):
-        orchestration.run_scene(scene_id=scene.pk)
+        submit.run_scene(scene_id=scene.pk)
     assert set(generation.scenes.values_list("status", flat=True)) == {Scene.Status.SUCCEEDED}
 
 
 def test_the_stored_last_frame_is_the_models_lossless_one(plan, media_root, settings):
     settings.COHERENCE = {**settings.COHERENCE, "KEEP_LOCAL_SCRATCH": True}
     scene = started(plan[:1]).scenes.get()
-    orchestration.run_scene(scene_id=scene.pk)
+    submit.run_scene(scene_id=scene.pk)
     scene.refresh_from_db()
     rendered = Path(config.LOCAL_SCRATCH_DIR) / scene.prediction_id
     stored = Path(media_root) / scene.last_frame.name

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from generations.lifecycle import orchestration, ticker
+from generations.lifecycle import failure, start, ticker
 from generations.models import ConsumerWebhookEvent, Generation
 from generations.services.create import create_generation
 from generations.webhooks_out import addresses, delivery
@@ -112,9 +112,9 @@ def test_the_events_filter_records_only_the_events_asked_for(user, plan, secret,
     generation = queued_with_webhook(
         user, plan, consumer.url(), webhook_events_filter=["completed"]
     )
-    orchestration.start_generation(generation_id=generation.pk)
+    start.start_generation(generation_id=generation.pk)
     assert not ConsumerWebhookEvent.objects.exists()  # "started" was not asked for
-    orchestration.cancel_generation(generation_id=generation.pk)
+    failure.stop_generation(generation_id=generation.pk)
     (row,) = ConsumerWebhookEvent.objects.all()
     assert row.event == "completed"
     assert json.loads(row.body)["data"]["status"] == "canceled"
@@ -124,7 +124,7 @@ def test_the_events_filter_records_only_the_events_asked_for(user, plan, secret,
 def test_an_event_exists_only_if_its_change_committed(user, plan, secret, consumer):
     generation = queued_with_webhook(user, plan, consumer.url())
     with pytest.raises(RuntimeError), transaction.atomic():
-        orchestration.start_generation(generation_id=generation.pk)
+        start.start_generation(generation_id=generation.pk)
         assert ConsumerWebhookEvent.objects.count() == 1
         raise RuntimeError("the worker dies before its change commits")
     assert not ConsumerWebhookEvent.objects.exists()
@@ -136,7 +136,7 @@ def test_an_event_exists_only_if_its_change_committed(user, plan, secret, consum
 def test_the_ticker_delivers(user, plan, consumer):
     rotate_secret(user=user)
     generation = queued_with_webhook(user, plan, consumer.url())
-    orchestration.start_generation(generation_id=generation.pk)
+    start.start_generation(generation_id=generation.pk)
     stop = threading.Event()
     running = threading.Thread(target=ticker.run, args=(stop,))
     running.start()
@@ -158,7 +158,7 @@ def test_a_500_is_delivered_again_after_a_back_off_with_the_same_id_and_body(
 ):
     consumer.answers = [(500, {}, "database down " * 100), (204, {}, "")]
     generation = queued_with_webhook(user, plan, consumer.url())
-    orchestration.start_generation(generation_id=generation.pk)
+    start.start_generation(generation_id=generation.pk)
 
     before = timezone.now()
     first = deliver_due()
@@ -193,7 +193,7 @@ def test_a_consumer_that_keeps_failing_is_given_up_and_the_generation_does_not_c
     settings.COHERENCE = {**settings.COHERENCE, "WEBHOOK_GIVE_UP_SECONDS": 60.0}
     consumer.answers = [(503, {}, "busy")]
     generation = queued_with_webhook(user, plan, consumer.url())
-    orchestration.start_generation(generation_id=generation.pk)
+    start.start_generation(generation_id=generation.pk)
     row = ConsumerWebhookEvent.objects.get()
     now = timezone.now()
     while row.status == Status.PENDING:
@@ -219,7 +219,7 @@ def test_a_redirect_is_not_followed(user, plan, secret, consumer, monkeypatch):
 
     monkeypatch.setattr(delivery.socket, "create_connection", counted)
     generation = queued_with_webhook(user, plan, consumer.url())
-    orchestration.start_generation(generation_id=generation.pk)
+    start.start_generation(generation_id=generation.pk)
     deliver_due()
     row = ConsumerWebhookEvent.objects.get()
     assert connects == [("127.0.0.1", consumer.port)]
@@ -250,7 +250,7 @@ def test_a_name_that_resolves_to_a_refused_address_fails_the_delivery_without_co
     asked = []
     monkeypatch.setattr(addresses, "resolve", lambda host, port: asked.append(host) or answers)
     tried = no_connections(monkeypatch)
-    orchestration.start_generation(generation_id=generation.pk)
+    start.start_generation(generation_id=generation.pk)
 
     report = deliver_due()
 
@@ -276,7 +276,7 @@ def test_every_attempt_resolves_once_and_connects_to_the_checked_address(
 
     monkeypatch.setattr(addresses, "resolve", rebinding)
     generation = queued_with_webhook(user, plan, consumer.url(host="consumer.test"))
-    orchestration.start_generation(generation_id=generation.pk)
+    start.start_generation(generation_id=generation.pk)
     assert deliver_due().delivered == 1
     assert asked == ["consumer.test"]
     assert consumer.received[0].headers["host"] == f"consumer.test:{consumer.port}"
@@ -289,7 +289,7 @@ def test_a_loopback_webhook_stored_while_private_was_allowed_is_refused_once_it_
     generation = queued_with_webhook(user, plan, "http://127.0.0.1:9/hook")
     settings.COHERENCE = {**settings.COHERENCE, "WEBHOOK_ALLOW_PRIVATE": False}
     tried = no_connections(monkeypatch)
-    orchestration.start_generation(generation_id=generation.pk)
+    start.start_generation(generation_id=generation.pk)
     deliver_due()
     row = ConsumerWebhookEvent.objects.get()
     assert tried == []
@@ -299,7 +299,7 @@ def test_a_loopback_webhook_stored_while_private_was_allowed_is_refused_once_it_
 @pytest.mark.usefixtures("allow_private")
 def test_after_rotation_deliveries_are_signed_with_the_new_secret(user, plan, secret, consumer):
     generation = queued_with_webhook(user, plan, consumer.url())
-    orchestration.start_generation(generation_id=generation.pk)
+    start.start_generation(generation_id=generation.pk)
     new = rotate_secret(user=user)
     deliver_due()
     received = consumer.received[0]
