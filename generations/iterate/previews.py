@@ -12,11 +12,11 @@ from django.db import IntegrityError, transaction
 
 from coherence_project.conf import config
 from generations.iterate.reuse import derive_generation, reuse_matching, settle_estimate
+from generations.lifecycle.engine import get_model
 from generations.lifecycle.queue import enqueue_start_generation
 from generations.models import Generation
 from generations.services.create import plan_of
 from pipeline.planning import estimate_cost
-from pipeline.providers.registry import get_model
 
 
 def check_finalizable(preview: Generation) -> None:

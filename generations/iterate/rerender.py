@@ -13,12 +13,12 @@ from django.db import transaction
 
 from coherence_project.conf import config
 from generations.iterate.reuse import can_reuse, derive_generation, reuse_render, settle_estimate
+from generations.lifecycle.engine import get_model
 from generations.lifecycle.queue import enqueue_start_generation
 from generations.models import Generation, Scene
 from generations.services.create import KEEP_SEED, plan_of, validate_seed
 from pipeline import previews
 from pipeline.planning import estimate_cost
-from pipeline.providers.registry import get_model
 from pipeline.seeds import generate_seed
 
 

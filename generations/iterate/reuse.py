@@ -14,10 +14,10 @@ from typing import Any
 
 from django.utils import timezone
 
+from generations.lifecycle.engine import get_model
 from generations.models import Generation, Scene
 from generations.services.create import create_generation
 from pipeline.planning import estimate_cost
-from pipeline.providers.registry import get_model
 from pipeline.seeds import scene_seed
 
 RENDER_FILES = ("clip", "last_frame", "final_latent")

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from generations.lifecycle.engine import get_model
 from generations.media import storage
 from generations.models import Generation, Scene
 from pipeline import media
-from pipeline.providers.registry import ModelSpec, get_model
+from pipeline.providers.registry import ModelSpec
 
 Method = Scene.LatentReuse
 

@@ -30,9 +30,9 @@ from django.utils import timezone
 
 from coherence_project.conf import config
 from generations.lifecycle import leases, poll_schedule
+from generations.lifecycle.engine import get_provider
 from generations.lifecycle.queue import enqueue_advance
 from generations.models import Generation, Scene
-from pipeline.providers import get_provider
 from pipeline.providers.base import PredictionState, ProviderError
 
 logger = logging.getLogger("coherence.pipeline")

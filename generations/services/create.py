@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 
 from coherence_project.conf import config
 from generations.lifecycle import complete, failure
+from generations.lifecycle.engine import get_model, get_provider
 from generations.lifecycle.queue import enqueue_advance, enqueue_start_generation
 from generations.media import storage
 from generations.models import SEED_MAX, Generation, IdempotencyKey, Scene
@@ -25,7 +26,6 @@ from generations.services.render_settings import merge_coherence_settings
 from generations.webhooks_out import events as webhook_events
 from pipeline import media, planning, previews
 from pipeline.compare import NOT_COMPARED, ClipComparison, compare_videos
-from pipeline.providers import get_provider
 from pipeline.providers.base import ProviderError
 from pipeline.providers.diffusion_families import DIFFUSERS_PROVIDER
 from pipeline.providers.registry import (
@@ -34,7 +34,6 @@ from pipeline.providers.registry import (
     REPLICATE_PROVIDER,
     UnknownModelError,
     diffusers_model,
-    get_model,
 )
 
 DEFAULT_MODELS = {

@@ -2,7 +2,7 @@
 events, signed with the consumer's own Standard Webhooks secret and delivered by the ticker.
 
 Not to be confused with the receiver of Replicate's webhooks *to us* (generations/api/webhooks.py,
-pipeline/webhooks.py), with which it shares only the signature scheme.
+pipeline/providers/replicate_webhooks.py), with which it shares only the signature scheme.
 
 - ``addresses``: where a webhook may go (the SSRF guard).
 - ``signing``: each user's signing secret, kept encrypted; the signed headers.

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from generations.models import ConsumerWebhookSecret
-from pipeline.webhooks import generate_webhook_secret, sign_webhook
+from pipeline.providers.replicate_webhooks import generate_webhook_secret, sign_webhook
 
 _KEY_PURPOSE = "coherence.webhooks_out.signing-secret"
 

@@ -29,6 +29,7 @@ import torch
 
 from pipeline import media
 from pipeline.providers.base import ProviderError, SceneRequest
+from pipeline.providers.config import DiffusersOptions
 from pipeline.providers.diffusion_families import (
     DIFFUSERS_PROVIDER,
     LTX,
@@ -44,19 +45,6 @@ from pipeline.providers.inprocess import (
 )
 
 HELD_FRAMES = 1  # latent frames carried over: one is one picture on these causal VAEs
-
-
-@dataclass(frozen=True)
-class DiffusersOptions:
-    """How this worker runs pipelines; built at the edge from the COHERENCE_DIFFUSERS_* settings."""
-
-    scratch_dir: Path
-    device: str = "auto"  # auto: cuda > mps > cpu
-    dtype: str = "auto"  # auto: bfloat16 on CUDA, float32 elsewhere
-    steps: int | None = None  # None: the family's default
-    guidance: float | None = None
-    cpu_offload: bool = False
-    vae_tiling: bool = False
 
 
 def pick_device(name: str) -> str:

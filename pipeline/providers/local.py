@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from coherence_project.conf import config
 from pipeline import localmodel, media
 from pipeline.providers.base import ProviderError, SceneRequest
 from pipeline.providers.inprocess import InProcessProvider, ProgressCallback, Rendered
@@ -19,10 +18,10 @@ class LocalProvider(InProcessProvider):
     name = "local"
     model_version = LOCAL_MODEL_VERSION
 
-    def __init__(self, root: Path | None = None, latency: float | None = None) -> None:
-        super().__init__(Path(root or config.LOCAL_SCRATCH_DIR))
+    def __init__(self, root: Path, latency: float = 0.0) -> None:
+        super().__init__(Path(root))
         # Simulated model time, for benchmarks of the orchestration around a slow model.
-        self.latency = latency if latency is not None else config.LOCAL_LATENCY
+        self.latency = latency
 
     def check_model(self, model: str) -> None:
         if model != LOCAL_MODEL:

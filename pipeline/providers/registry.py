@@ -4,7 +4,8 @@ The pipeline maps a scene (prompt, duration, seed, conditioning frame) onto a mo
 through this registry. Where a model's live input schema has been fetched (``sync_models``), that
 schema has the last word on which inputs are sent (``pipeline.providers.schema``); the registry
 says how a scene maps onto them and what each model costs. Operators add models with
-``COHERENCE_EXTRA_MODELS``; a community model may be pinned there as ``owner/name:<64-hex id>``.
+``COHERENCE_EXTRA_MODELS``, handed in as a ``ModelRegistry``'s extras; a community model may be
+pinned there as ``owner/name:<64-hex id>``.
 Official models (every built-in hosted one) are never pinned: they run through
 ``POST /v1/models/{owner}/{name}/predictions`` and report ``"version": "hidden"``.
 
@@ -16,12 +17,11 @@ comment, and ``docs/providers.md`` repeats it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from coherence_project.conf import config
 from pipeline.providers import diffusion_families
 from pipeline.providers.schema import declares_input, requires_input
 
@@ -496,26 +496,13 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
 )
 
 
-def _extra_model(key: str, options: dict[str, Any]) -> ModelSpec:
+def _extra_model(key: str, options: Mapping[str, Any]) -> ModelSpec:
     """An operator's model; ``owner/name:<64-hex>`` pins a community model's version."""
     name, _, version = key.partition(":")
     options = dict(options)
     if version:
         options["version"] = version
     return ModelSpec(name=name, **options)
-
-
-def all_models() -> dict[str, ModelSpec]:
-    models = {spec.name: spec for spec in BUILTIN_MODELS}
-    for key, options in config.EXTRA_MODELS.items():
-        spec = _extra_model(key, options)
-        models[spec.name] = spec
-    return models
-
-
-def hosted_models() -> list[ModelSpec]:
-    """Every model that runs on Replicate (what ``sync_models`` fetches schemas for)."""
-    return [spec for spec in all_models().values() if spec.provider == REPLICATE_PROVIDER]
 
 
 def diffusers_model(name: str) -> ModelSpec:
@@ -539,11 +526,41 @@ def diffusers_model(name: str) -> ModelSpec:
     )
 
 
-def get_model(name: str) -> ModelSpec:
-    try:
-        return all_models()[name]
-    except KeyError:
-        if diffusion_families.is_diffusers_model(name):
-            return diffusers_model(name)
-        known = ", ".join(sorted(all_models()))
-        raise UnknownModelError(f"Unknown model {name!r}; known models: {known}") from None
+class ModelRegistry:
+    """The built-in models plus an operator's extras, by name.
+
+    ``extra_models`` has ``COHERENCE_EXTRA_MODELS``' shape, ``{"owner/name[:<64-hex>]": {ModelSpec
+    fields}}``; an extra replaces a built-in model of the same name. A bad entry raises
+    ``ValueError`` here, when the registry is built.
+    """
+
+    def __init__(
+        self,
+        extra_models: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        builtin: Iterable[ModelSpec] = BUILTIN_MODELS,
+    ) -> None:
+        models = {spec.name: spec for spec in builtin}
+        for key, options in (extra_models or {}).items():
+            spec = _extra_model(key, options)
+            models[spec.name] = spec
+        self._models = models
+
+    def all(self) -> dict[str, ModelSpec]:
+        """Every registered model by name (open-weights models are looked up, not listed)."""
+        return dict(self._models)
+
+    def hosted(self) -> list[ModelSpec]:
+        """Every model that runs on Replicate (what ``sync_models`` fetches schemas for)."""
+        return [spec for spec in self._models.values() if spec.provider == REPLICATE_PROVIDER]
+
+    def get(self, name: str) -> ModelSpec:
+        """The model called ``name``: a registered one, else an open-weights one diffusers can
+        run; ``UnknownModelError`` (naming the known models) otherwise."""
+        try:
+            return self._models[name]
+        except KeyError:
+            if diffusion_families.is_diffusers_model(name):
+                return diffusers_model(name)
+            known = ", ".join(sorted(self._models))
+            raise UnknownModelError(f"Unknown model {name!r}; known models: {known}") from None

@@ -29,7 +29,6 @@ import httpx
 import replicate
 from replicate.exceptions import ReplicateError
 
-from coherence_project.conf import config
 from pipeline import media
 from pipeline.providers.base import (
     FetchedOutput,
@@ -39,7 +38,8 @@ from pipeline.providers.base import (
     SceneRequest,
     Submission,
 )
-from pipeline.providers.registry import ModelSpec, UnknownModelError, get_model
+from pipeline.providers.config import ReplicateConfig
+from pipeline.providers.registry import ModelRegistry, ModelSpec, UnknownModelError
 from pipeline.providers.schema import (
     InputSchema,
     required_inputs,
@@ -64,13 +64,6 @@ _RETRY_IN_DETAIL = re.compile(r"available in (\d+(?:\.\d+)?) second", re.IGNOREC
 _NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 AUTH_MESSAGE = "Replicate rejected the API token: check REPLICATE_API_TOKEN"
-
-
-def _settings_value(name: str, default: Any) -> Any:
-    from django.conf import settings
-
-    value = getattr(settings, name, None)
-    return default if value in (None, "") else value
 
 
 def _sha256_bytes(data: bytes) -> str:
@@ -285,24 +278,22 @@ class ReplicateProvider:
 
     def __init__(
         self,
+        config: ReplicateConfig | None = None,
         *,
-        api_token: str | None = None,
-        base_url: str | None = None,
-        max_retries: int | None = None,
-        backoff_seconds: float | None = None,
+        models: ModelRegistry | None = None,
         max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
         data_uri_max_bytes: int = DATA_URI_MAX_BYTES,
         sleep: Callable[[float], None] = time.sleep,
         timeout: httpx.Timeout | None = None,
     ) -> None:
-        self.api_token = api_token or _settings_value("REPLICATE_API_TOKEN", None)
-        self.base_url = base_url or _settings_value("REPLICATE_BASE_URL", None)
-        self.max_retries = int(
-            max_retries if max_retries is not None else config.PROVIDER_MAX_RETRIES
-        )
-        self.backoff_seconds = float(
-            backoff_seconds if backoff_seconds is not None else config.PROVIDER_BACKOFF_SECONDS
-        )
+        config = config or ReplicateConfig()
+        self.api_token = config.api_token or None
+        self.base_url = config.base_url or None
+        self.max_retries = int(config.max_retries)
+        self.backoff_seconds = float(config.backoff_seconds)
+        self.max_output_bytes = int(config.max_output_bytes)
+        # The models this provider knows (built-in only unless an operator's extras are handed in).
+        self.models = models or ModelRegistry()
         self.max_retry_after = max_retry_after
         self.data_uri_max_bytes = data_uri_max_bytes
         self._sleep = sleep
@@ -454,7 +445,7 @@ class ReplicateProvider:
 
     def _spec(self, model: str) -> ModelSpec:
         try:
-            return get_model(model)
+            return self.models.get(model)
         except UnknownModelError as exc:
             raise ProviderError(str(exc), retryable=False) from exc
 
@@ -622,7 +613,7 @@ class ReplicateProvider:
                         retryable=False,
                         status=response.status_code,
                     )
-                _stream_capped(response, part, url, config.MAX_OUTPUT_BYTES)
+                _stream_capped(response, part, url, self.max_output_bytes)
             with part.open("rb") as fh:
                 head = fh.read(12)
             if len(head) < 8 or head[4:8] != b"ftyp":

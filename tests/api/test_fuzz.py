@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 from werkzeug.test import Client
 
 from generations.services.create import create_generation
-from pipeline.webhooks import sign_webhook
+from pipeline.providers.replicate_webhooks import sign_webhook
 from tests.api.test_webhooks import SECRET
 
 CHECKS = [

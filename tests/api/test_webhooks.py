@@ -18,7 +18,7 @@ import pytest
 from generations.models import Generation, Scene, WebhookDelivery
 from generations.services.create import create_generation
 from pipeline.providers.registry import SEEDANCE_LITE
-from pipeline.webhooks import sign_webhook
+from pipeline.providers.replicate_webhooks import sign_webhook
 from tests.doubles.replicate_server import ReplicateServer
 from tests.providers import TOKEN, WebhookReceiver, make_server
 

@@ -53,7 +53,7 @@ from typing import Any
 
 import httpx
 
-from pipeline.webhooks import generate_webhook_secret, sign_webhook
+from pipeline.providers.replicate_webhooks import generate_webhook_secret, sign_webhook
 from tests.doubles.model_schemas import ServedModel, served_models, without_input
 
 logger = logging.getLogger("coherence.replicate_server")

@@ -15,6 +15,7 @@ import pytest
 
 from pipeline import media
 from pipeline.providers.base import ProviderError, SceneRequest
+from pipeline.providers.config import ReplicateConfig
 from pipeline.providers.registry import (
     BUILTIN_MODELS,
     KLING_V21,
@@ -24,7 +25,7 @@ from pipeline.providers.registry import (
     SEEDANCE_PRO_FAST,
     VEO_31_FAST,
     WAN_27_I2V,
-    get_model,
+    ModelRegistry,
 )
 from pipeline.providers.replicate import ReplicateProvider
 from pipeline.providers.schema import (
@@ -50,15 +51,10 @@ def server() -> Iterator[ReplicateServer]:
 
 
 @pytest.fixture
-def provider(settings, server) -> ReplicateProvider:
-    settings.REPLICATE_API_TOKEN = TOKEN
-    settings.REPLICATE_BASE_URL = server.base_url
-    settings.COHERENCE = {
-        **settings.COHERENCE,
-        "PROVIDER_BACKOFF_SECONDS": 0.01,
-        "EXTRA_MODELS": {},
-    }
-    return ReplicateProvider()
+def provider(server) -> ReplicateProvider:
+    return ReplicateProvider(
+        ReplicateConfig(api_token=TOKEN, base_url=server.base_url, backoff_seconds=0.01)
+    )
 
 
 def write_clip(path: Path, seconds: float) -> Path:
@@ -169,7 +165,7 @@ def test_registry_default_resolution_is_the_schema_default(model):
 
 
 def test_wan_27_i2v_is_registered_with_what_the_reference_confirms():
-    spec = get_model(WAN_27_I2V)
+    spec = ModelRegistry().get(WAN_27_I2V)
 
     assert (spec.seed_input, spec.first_frame_input, spec.last_frame_input) == (
         "seed",
@@ -186,7 +182,7 @@ def test_wan_27_i2v_is_registered_with_what_the_reference_confirms():
 
 
 def test_a_clip_can_be_handed_over_only_when_a_stored_schema_declares_the_clip_input():
-    spec = get_model(WAN_27_I2V)
+    spec = ModelRegistry().get(WAN_27_I2V)
     schema = live_schema(WAN_27_I2V)
 
     assert declares_input(schema, "first_clip") and not declares_input(None, "first_clip")
@@ -251,10 +247,10 @@ def test_the_continued_clip_starts_where_the_previous_clip_ended(provider, serve
     assert np.abs(rendered - ending).mean() < np.abs(rendered - opening).mean() / 2
 
 
-def test_a_large_clip_goes_through_the_files_api(settings, server, clip):
-    settings.REPLICATE_API_TOKEN = TOKEN
-    settings.REPLICATE_BASE_URL = server.base_url
-    provider = ReplicateProvider(data_uri_max_bytes=0)
+def test_a_large_clip_goes_through_the_files_api(server, clip):
+    provider = ReplicateProvider(
+        ReplicateConfig(api_token=TOKEN, base_url=server.base_url), data_uri_max_bytes=0
+    )
 
     submission = provider.submit(wan27(init_clip_path=clip, input_schema=live_schema(WAN_27_I2V)))
 

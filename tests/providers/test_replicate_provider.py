@@ -17,6 +17,7 @@ import pytest
 
 from pipeline import media
 from pipeline.providers.base import PredictionState, PredictionStatus, ProviderError, SceneRequest
+from pipeline.providers.config import ReplicateConfig
 from pipeline.providers.registry import (
     BUILTIN_MODELS,
     KLING_V21,
@@ -26,10 +27,11 @@ from pipeline.providers.registry import (
     SEEDANCE_PRO_FAST,
     VEO_31_FAST,
     WAN_I2V_FAST,
+    ModelRegistry,
 )
 from pipeline.providers.replicate import AUTH_MESSAGE, ReplicateProvider, prediction_state
+from pipeline.providers.replicate_webhooks import verify_replicate_webhook
 from pipeline.providers.schema import fingerprint, input_component
-from pipeline.webhooks import verify_replicate_webhook
 from tests.doubles.replicate_server import ReplicateServer, version_id
 from tests.providers import TOKEN, WebhookReceiver, make_server, write_frame_png
 
@@ -44,16 +46,23 @@ def server() -> Iterator[ReplicateServer]:
 
 
 @pytest.fixture
-def configure(settings, server):
-    """Point settings at the loopback server; returns a factory for providers."""
-    settings.REPLICATE_API_TOKEN = TOKEN
-    settings.REPLICATE_BASE_URL = server.base_url
-    settings.COHERENCE = {**settings.COHERENCE, "PROVIDER_MAX_RETRIES": 5}
-    settings.COHERENCE = {**settings.COHERENCE, "PROVIDER_BACKOFF_SECONDS": 0.01}
-    settings.COHERENCE = {**settings.COHERENCE, "EXTRA_MODELS": {}}
+def configure(server):
+    """A factory for providers pointed at the loopback server: ``ReplicateConfig`` fields and
+    ``ReplicateProvider`` keywords (``models``, ``sleep``, ...) may be given."""
+    config_fields = {field.name for field in dataclasses.fields(ReplicateConfig)}
 
     def build(**options) -> ReplicateProvider:
-        return ReplicateProvider(**options)
+        config = ReplicateConfig(
+            **{
+                "api_token": TOKEN,
+                "base_url": server.base_url,
+                "max_retries": 5,
+                "backoff_seconds": 0.01,
+                **{name: value for name, value in options.items() if name in config_fields},
+            }
+        )
+        keywords = {name: value for name, value in options.items() if name not in config_fields}
+        return ReplicateProvider(config, **keywords)
 
     return build
 
@@ -211,11 +220,10 @@ def test_no_seed_requested_means_none_sent_and_no_note(provider, server):
     assert "Using seed:" in server.wait_for(submission.prediction_id)["logs"]
 
 
-def test_model_without_image_input_cannot_continue_a_scene(provider, server, settings, frame_png):
-    settings.COHERENCE = {
-        **settings.COHERENCE,
-        "EXTRA_MODELS": {"acme/text-only": {"provider": "replicate", "seed_input": "seed"}},
-    }
+def test_model_without_image_input_cannot_continue_a_scene(configure, server, frame_png):
+    provider = configure(
+        models=ModelRegistry({"acme/text-only": {"provider": "replicate", "seed_input": "seed"}})
+    )
 
     with pytest.raises(ProviderError) as caught:
         provider.submit(scene("acme/text-only", init_image_path=frame_png))
@@ -251,21 +259,20 @@ def test_every_official_create_goes_by_model_name(provider, server):
     assert server.responses_by_status[422] == 0
 
 
-def test_a_community_model_pinned_in_the_registry_runs_by_that_version(configure, settings, server):
+def test_a_community_model_pinned_in_the_registry_runs_by_that_version(configure, server):
     pinned = version_id(COMMUNITY)
-    settings.COHERENCE = {
-        **settings.COHERENCE,
-        "EXTRA_MODELS": {
+    models = ModelRegistry(
+        {
             f"{COMMUNITY}:{pinned}": {
                 "provider": "replicate",
                 "seed_input": "seed",
                 "first_frame_input": "init_image",
                 "duration_input": "seconds",
             }
-        },
-    }
+        }
+    )
 
-    submission = configure().submit(scene(COMMUNITY, duration=3.0))
+    submission = configure(models=models).submit(scene(COMMUNITY, duration=3.0))
 
     assert server.requests_by_endpoint["POST /v1/predictions"] == 1
     assert server.requests_by_endpoint[CREATE_BY_MODEL] == 0
@@ -274,14 +281,14 @@ def test_a_community_model_pinned_in_the_registry_runs_by_that_version(configure
 
 
 def test_a_registry_pin_must_be_a_64_hex_version_id(settings):
-    from pipeline.providers.registry import all_models
+    from generations.lifecycle.engine import model_registry
 
     settings.COHERENCE = {
         **settings.COHERENCE,
         "EXTRA_MODELS": {f"{COMMUNITY}:hidden": {"provider": "replicate"}},
     }
     with pytest.raises(ValueError, match="64-hex"):
-        all_models()
+        model_registry()
 
 
 def test_webhook_url_is_sent_with_completed_filter(provider, server):
@@ -467,11 +474,8 @@ def test_bad_token_is_a_clear_non_retryable_error(configure, server):
     assert caught.value.status == 401
 
 
-def test_unknown_model_is_a_clear_non_retryable_error(provider, settings):
-    settings.COHERENCE = {
-        **settings.COHERENCE,
-        "EXTRA_MODELS": {"acme/not-on-replicate": {"provider": "replicate"}},
-    }
+def test_unknown_model_is_a_clear_non_retryable_error(configure):
+    provider = configure(models=ModelRegistry({"acme/not-on-replicate": {"provider": "replicate"}}))
 
     with pytest.raises(ProviderError) as caught:
         provider.submit(scene("acme/not-on-replicate"))

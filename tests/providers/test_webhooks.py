@@ -12,9 +12,10 @@ import httpx
 import pytest
 
 from pipeline.providers.base import PredictionStatus, SceneRequest
+from pipeline.providers.config import ReplicateConfig
 from pipeline.providers.registry import SEEDANCE_LITE
 from pipeline.providers.replicate import ReplicateProvider, prediction_state
-from pipeline.webhooks import (
+from pipeline.providers.replicate_webhooks import (
     WebhookRejected,
     generate_webhook_secret,
     sign_webhook,
@@ -132,11 +133,10 @@ def test_body_that_is_not_a_json_object_is_400():
         assert rejected(signed(body), body=body).status_code == 400
 
 
-def test_loopback_server_delivers_verifiable_completed_webhook(settings):
-    settings.REPLICATE_API_TOKEN = TOKEN
+def test_loopback_server_delivers_verifiable_completed_webhook():
     with make_server() as server, WebhookReceiver() as receiver:
-        settings.REPLICATE_BASE_URL = server.base_url
-        submission = ReplicateProvider().submit(
+        provider = ReplicateProvider(ReplicateConfig(api_token=TOKEN, base_url=server.base_url))
+        submission = provider.submit(
             SceneRequest(
                 model=SEEDANCE_LITE,
                 prompt="a lighthouse at night",

@@ -15,10 +15,10 @@ from django.db import transaction
 from django.db.models.signals import pre_delete
 from django.utils import timezone
 
+from generations.lifecycle.engine import get_provider
 from generations.media.cleanup import media_storage, sweep
 from generations.models import Generation, Scene
 from generations.services.create import create_generation
-from pipeline.providers import get_provider
 from pipeline.providers.registry import LOCAL_PROVIDER
 from tests.security.conftest import stored_generation
 

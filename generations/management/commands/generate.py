@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from coherence_project.conf import config
 from generations.iterate.variations import create_with_variations
+from generations.lifecycle.engine import get_model
 from generations.management.commands._common import (
     add_wait_arguments,
     describe,
@@ -19,7 +20,6 @@ from generations.management.commands._common import (
 )
 from generations.services.create import PlanReview, create_generation, review_plan
 from generations.services.limits import OPERATOR
-from pipeline.providers.registry import get_model
 
 
 def read_plan(path: Path) -> dict[str, Any]:

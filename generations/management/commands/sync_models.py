@@ -10,10 +10,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from generations.lifecycle.engine import get_provider, model_registry
 from generations.services.hosted_models import sync_schema
-from pipeline.providers import get_provider
-from pipeline.providers.registry import REPLICATE_PROVIDER, UnknownModelError, get_model
-from pipeline.providers.registry import hosted_models as registry_hosted_models
+from pipeline.providers.registry import REPLICATE_PROVIDER, UnknownModelError
 
 
 class Command(BaseCommand):
@@ -24,7 +23,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            specs = [get_model(name) for name in options["models"]] or registry_hosted_models()
+            registry = model_registry()
+            specs = [registry.get(name) for name in options["models"]] or registry.hosted()
         except UnknownModelError as exc:
             raise CommandError(str(exc), returncode=2) from None
         provider = get_provider(REPLICATE_PROVIDER)
