@@ -31,7 +31,8 @@ from generations.iterate.previews import finalize_preview  # noqa: E402
 from generations.iterate.rerender import rerender_scene  # noqa: E402
 from generations.iterate.variations import choose_variation, create_with_variations  # noqa: E402
 from generations.models import Generation  # noqa: E402
-from generations.services.create import create_generation, regenerate_generation  # noqa: E402
+from generations.services.create import create_generation  # noqa: E402
+from generations.services.reproduce import regenerate_generation  # noqa: E402
 
 REPEATS = 3
 PLAN = [

@@ -1,7 +1,7 @@
 """Staff admin: which video used seed N, with exactly what, and make it again.
 
 The admin stays thin: reads go through generations.selectors, regeneration and cancelling through
-generations.services.create.
+generations.services.
 """
 
 from __future__ import annotations
@@ -32,12 +32,9 @@ from generations.selectors import (
     generations_with_seed,
     scenes_with_seed,
 )
-from generations.services.create import (
-    KEEP_SEED,
-    cancel_generation,
-    create_generation,
-    regenerate_generation,
-)
+from generations.services.cancel import cancel_generation
+from generations.services.create import create_generation
+from generations.services.reproduce import KEEP_SEED, regenerate_generation
 from pipeline.coherence.drawing import render_report_svg
 
 NOTHING = "—"

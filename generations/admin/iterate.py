@@ -35,7 +35,7 @@ from generations.iterate.variations import (
 )
 from generations.models import SEED_MAX, Generation
 from generations.selectors import generations_visible_to
-from generations.services.create import KEEP_SEED
+from generations.services.reproduce import KEEP_SEED
 
 RERENDER_TEMPLATE = "admin/generations/generation/rerender_scene.html"
 

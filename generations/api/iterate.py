@@ -57,7 +57,7 @@ from generations.iterate.variations import (
     ranked_variations,
 )
 from generations.selectors import generations_visible_to
-from generations.services.create import KEEP_SEED
+from generations.services.reproduce import KEEP_SEED
 
 # Actions that create (and so pay for) a generation on POST: they share the create throttle.
 CREATING_ACTIONS = ("rerender", "finalize", "choose")

@@ -1,4 +1,4 @@
-"""The REST API: thin views over generations.services.create (writes) and generations.selectors
+"""The REST API: thin views over generations.services (writes) and generations.selectors
 (reads).
 
 Every queryset goes through ``generations_visible_to``: a caller sees only their own generations
@@ -67,15 +67,11 @@ from generations.selectors import (
     generations_with_seed,
     may_act_on,
 )
-from generations.services.create import (
-    KEEP_SEED,
-    IdempotencyKeyReused,
-    cancel_generation,
-    create_generation,
-    create_generation_idempotent,
-    delete_generation,
-    regenerate_generation,
-)
+from generations.services.cancel import cancel_generation
+from generations.services.create import create_generation
+from generations.services.delete import delete_generation
+from generations.services.idempotency import IdempotencyKeyReused, create_generation_idempotent
+from generations.services.reproduce import KEEP_SEED, regenerate_generation
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # Visible ASCII and spaces, as Stripe-style clients send (a UUID is the usual choice).

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from generations.api.errors import TOO_LARGE, ApiErrorsMixin, error
 from generations.api.serializers import ReplicatePredictionSerializer, WebhookReceiptSerializer
-from generations.services.create import receive_replicate_webhook
+from generations.services.replicate_webhooks import receive_replicate_webhook
 from pipeline.providers.replicate_webhooks import WebhookRejected, verify_replicate_webhook
 
 # WebhookDelivery.webhook_id and .prediction_id are 128 characters wide.

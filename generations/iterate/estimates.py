@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from coherence_project.conf import config
 from generations.iterate.variations import FIRST_SCENE, PLAN, variation_errors
 from generations.lifecycle.engine import get_model
-from generations.services.create import preview_plan, resolve_model, validate_plan
+from generations.services.plans import preview_plan, resolve_model, validate_plan
 from pipeline.planning import estimate_cost
 
 CURRENCY = "USD"

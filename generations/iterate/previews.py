@@ -15,7 +15,7 @@ from generations.iterate.reuse import derive_generation, reuse_matching, settle_
 from generations.lifecycle.engine import get_model
 from generations.lifecycle.queue import enqueue_start_generation
 from generations.models import Generation
-from generations.services.create import plan_of
+from generations.services.reproduce import plan_of
 from pipeline.planning import estimate_cost
 
 

@@ -16,7 +16,8 @@ from generations.iterate.reuse import can_reuse, derive_generation, reuse_render
 from generations.lifecycle.engine import get_model
 from generations.lifecycle.queue import enqueue_start_generation
 from generations.models import Generation, Scene
-from generations.services.create import KEEP_SEED, plan_of, validate_seed
+from generations.services.plans import validate_seed
+from generations.services.reproduce import KEEP_SEED, plan_of
 from pipeline import previews
 from pipeline.planning import estimate_cost
 from pipeline.seeds import generate_seed

@@ -22,7 +22,8 @@ from generations.iterate.reuse import reuse_matching, settle_estimate, stored_by
 from generations.lifecycle.queue import enqueue_start_generation
 from generations.models import Generation
 from generations.services import limits as caps
-from generations.services.create import create_generation, plan_of
+from generations.services.create import create_generation
+from generations.services.reproduce import plan_of
 from pipeline import media
 from pipeline.seeds import generate_seed
 

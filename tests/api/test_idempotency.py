@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import generations.services.create
+import generations.services.idempotency
 from generations.models import Generation, IdempotencyKey
 from generations.selectors import idempotency_record
 
@@ -94,7 +94,7 @@ def test_a_race_lost_on_the_unique_constraint_returns_the_winners_generation(
     # insert and hits the unique constraint.
     lookups = iter([None])
     monkeypatch.setattr(
-        generations.services.create,
+        generations.services.idempotency,
         "idempotency_record",
         lambda **kw: next(lookups, None) or idempotency_record(**kw),
     )

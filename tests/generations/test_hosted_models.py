@@ -238,7 +238,7 @@ def test_a_schema_without_seed_makes_seed_applied_false_with_a_warning(server):
 def test_regenerating_keeps_the_start_images_and_never_sends_the_reported_version(
     synced, reference_png
 ):
-    from generations.services.create import regenerate_generation
+    from generations.services.reproduce import regenerate_generation
 
     source = create_generation(
         scenes=THREE_SCENES, provider="replicate", model=WAN_I2V_FAST, reference_image=reference_png

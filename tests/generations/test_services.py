@@ -2,7 +2,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from generations.models import SEED_MAX, Generation, Scene
-from generations.services.create import create_generation, regenerate_generation
+from generations.services.create import create_generation
+from generations.services.reproduce import regenerate_generation
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,8 @@ from generations.iterate.estimates import request_estimate
 from generations.iterate.previews import finalize_estimate, finalize_preview
 from generations.lifecycle.engine import get_model
 from generations.models import Generation
-from generations.services.create import create_generation, delete_generation
+from generations.services.create import create_generation
+from generations.services.delete import delete_generation
 from pipeline import media, previews
 from pipeline.providers.registry import KLING_V21, LOCAL_MODEL, SEEDANCE_LITE
 from tests.iterate.conftest import predictions

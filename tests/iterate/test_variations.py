@@ -16,7 +16,7 @@ from generations.iterate.variations import (
     ranked_variations,
 )
 from generations.models import Generation
-from generations.services.create import cancel_generation
+from generations.services.cancel import cancel_generation
 from pipeline import media
 from tests.iterate.conftest import clip_bytes, predictions
 

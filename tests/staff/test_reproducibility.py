@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 
 from generations.models import Generation
 from generations.selectors import generation_recipe
-from generations.services.create import (
+from generations.services.reproduce import (
     compare_regeneration,
     recipe_from_video,
     regenerate_generation,

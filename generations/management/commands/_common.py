@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from generations.models import Generation
 from generations.selectors import find_generation
-from generations.services.create import KEEP_SEED
+from generations.services.reproduce import KEEP_SEED
 from pipeline.coherence.drawing import format_report_table, render_report_png
 
 

@@ -18,8 +18,9 @@ from generations.management.commands._common import (
     describe,
     wait_for_result,
 )
-from generations.services.create import PlanReview, create_generation, review_plan
+from generations.services.create import create_generation
 from generations.services.limits import OPERATOR
+from generations.services.plans import PlanReview, review_plan
 
 
 def read_plan(path: Path) -> dict[str, Any]:

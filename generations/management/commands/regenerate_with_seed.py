@@ -21,12 +21,8 @@ from generations.management.commands._common import (
 )
 from generations.media import storage
 from generations.models import Generation
-from generations.services.create import (
-    compare_regeneration,
-    regenerate_generation,
-    replay_video,
-)
 from generations.services.limits import OPERATOR
+from generations.services.reproduce import compare_regeneration, regenerate_generation, replay_video
 from pipeline.compare import DIFFERENT, IDENTICAL, SIMILAR_MIN_SSIM, ClipComparison, compare_videos
 
 
