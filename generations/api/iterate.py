@@ -32,7 +32,10 @@ from generations.api.errors import (
     UNAUTHENTICATED,
     error,
 )
-from generations.api.iterate_serializers import (
+from generations.api.parsers import read_body
+from generations.api.serializers.create import GenerationCreateSerializer
+from generations.api.serializers.generations import GenerationDetailSerializer
+from generations.api.serializers.iterate import (
     EstimateRequestSerializer,
     EstimateSerializer,
     FinalizeEstimateSerializer,
@@ -40,11 +43,6 @@ from generations.api.iterate_serializers import (
     RerenderPlanSerializer,
     RerenderSerializer,
     VariationSerializer,
-)
-from generations.api.serializers import (
-    GenerationCreateSerializer,
-    GenerationDetailSerializer,
-    read_body,
 )
 from generations.iterate.estimates import CURRENCY, request_estimate
 from generations.iterate.previews import check_finalizable, finalize_estimate, finalize_preview

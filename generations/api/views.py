@@ -46,18 +46,18 @@ from generations.api.errors import (
 from generations.api.filters import GenerationFilter
 from generations.api.health import system_health
 from generations.api.iterate import CREATING_ACTIONS, IterateActionsMixin
-from generations.api.parsers import BoundedJSONParser
-from generations.api.serializers import (
-    CoherenceSerializer,
+from generations.api.parsers import BoundedJSONParser, read_body, read_multipart
+from generations.api.serializers.create import (
     GenerationCreateMultipartSerializer,
     GenerationCreateSerializer,
+    RegenerateSerializer,
+)
+from generations.api.serializers.generations import (
     GenerationDetailSerializer,
     GenerationSummarySerializer,
-    HealthSerializer,
-    RegenerateSerializer,
-    read_body,
-    read_multipart,
 )
+from generations.api.serializers.health import HealthSerializer
+from generations.api.serializers.reports import CoherenceSerializer
 from generations.api.throttles import GenerationCreateThrottle
 from generations.iterate.variations import create_with_variations
 from generations.models import SEED_MAX, Generation

@@ -12,7 +12,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from generations.api.errors import TOO_LARGE, ApiErrorsMixin, error
-from generations.api.serializers import ReplicatePredictionSerializer, WebhookReceiptSerializer
+from generations.api.serializers.webhooks import (
+    ReplicatePredictionSerializer,
+    WebhookReceiptSerializer,
+)
 from generations.services.replicate_webhooks import receive_replicate_webhook
 from pipeline.providers.replicate_webhooks import WebhookRejected, verify_replicate_webhook
 

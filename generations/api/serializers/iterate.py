@@ -1,7 +1,7 @@
 """Request and response shapes of the iteration endpoints (``generations.api.iterate``).
 
-As for create, request bodies are checked by the services (``read_body`` only checks the
-envelope); these classes document them in the OpenAPI schema.
+As for create, request bodies are checked by the services (``generations.api.parsers.read_body``
+only checks the envelope); these classes document them in the OpenAPI schema.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from coherence_project.conf import config
+from generations.api.serializers.fields import absolute
 from generations.iterate.variations import MAX_VARIATIONS, MIN_VARIATIONS, SCOPES, measured
 from generations.media.links import thumbnail_url, video_url
 from generations.models import SEED_MAX, Generation
@@ -86,10 +87,6 @@ class VariationSerializer(serializers.Serializer):
     video_url = serializers.SerializerMethodField()
     chosen = serializers.BooleanField()
 
-    def _absolute(self, url: str | None) -> str | None:
-        request = self.context.get("request")
-        return request.build_absolute_uri(url) if url and request else url
-
     @extend_schema_field(serializers.FloatField(allow_null=True))
     def get_noise(self, item: dict[str, Any]) -> float | None:
         report = item["generation"].coherence_report
@@ -102,11 +99,11 @@ class VariationSerializer(serializers.Serializer):
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_thumbnail_url(self, item: dict[str, Any]) -> str | None:
-        return self._absolute(thumbnail_url(item["generation"]))
+        return absolute(self.context, thumbnail_url(item["generation"]))
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_video_url(self, item: dict[str, Any]) -> str | None:
-        return self._absolute(video_url(item["generation"]))
+        return absolute(self.context, video_url(item["generation"]))
 
 
 class EstimateRequestSerializer(serializers.Serializer):
