@@ -91,22 +91,30 @@ def run_scene_task(scene_id: int) -> None:
         scene_id = successors[0]
 
 
+def advance_scene_task(scene_id: int, state: PredictionState | None = None) -> None:
+    """Current: complete a running scene's prediction, queued by a webhook or the poller with the
+    ``state`` they read (a verified webhook body, a poll), so the scene completes without a GET."""
+    follow_outcome(complete.advance_scene(scene_id=scene_id, state=state), scene_id)
+
+
 def check_scene_task(scene_id: int) -> None:
-    """The reconciler's look at a running prediction: it completes a scene whose webhook or poller
-    was lost, but starts no polling of its own, so a minute's tick never piles up pollers."""
+    """Current: the reconciler's look at a running prediction. Like ``advance_scene_task``, but it
+    starts no polling of its own, so a minute's tick never piles up pollers; it completes a scene
+    whose webhook or poller was lost."""
     outcome = complete.advance_scene(scene_id=scene_id)
     follow_outcome(dataclasses.replace(outcome, poll=False), scene_id)
 
 
-def advance_scene_task(scene_id: int, state: PredictionState | None = None) -> None:
-    """``state`` comes from a verified webhook body: the scene completes from it without a GET."""
-    follow_outcome(complete.advance_scene(scene_id=scene_id, state=state), scene_id)
+# --- kept only for tasks already queued by older releases (django-q2 names tasks by dotted path) --
 
 
 def poll_scene_task(scene_id: int) -> None:
-    """Kept for tasks queued before the poller existed: one look, no sleep, no next look (the
-    poller takes the scene over from its ``next_poll_at``)."""
+    """Old queued tasks only (nothing queues it now): one look, no sleep, no next look (the poller
+    takes the scene over from its ``next_poll_at``). Same as ``check_scene_task``."""
     check_scene_task(scene_id)
+
+
+# --- current tasks, continued ---------------------------------------------------------------------
 
 
 def poll_pass_task(until_done: bool = False) -> None:
