@@ -15,6 +15,7 @@ from typing import Any
 from django.utils import timezone
 
 from generations.lifecycle.engine import get_model
+from generations.media.storage import stored_bytes
 from generations.models import Generation, Scene
 from generations.services.create import create_generation
 from pipeline.planning import estimate_cost
@@ -90,14 +91,6 @@ def derive_generation(
         enqueue=False,
         actor=actor,
     )
-
-
-def stored_bytes(file: Any) -> bytes | None:
-    """A stored file's bytes (a start image handed on to a derived generation), or None."""
-    if not file:
-        return None
-    with file.open("rb") as handle:
-        return handle.read()
 
 
 def rendered_estimate(generation: Generation) -> Decimal | None:

@@ -18,8 +18,9 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
 
-from generations.iterate.reuse import reuse_matching, settle_estimate, stored_bytes
+from generations.iterate.reuse import reuse_matching, settle_estimate
 from generations.lifecycle.queue import enqueue_start_generation
+from generations.media.storage import stored_bytes
 from generations.models import Generation
 from generations.services import limits as caps
 from generations.services.create import create_generation

@@ -37,6 +37,15 @@ def download(field_file: FieldFile, dest: Path) -> Path:
     return dest
 
 
+def stored_bytes(field_file: FieldFile | None) -> bytes | None:
+    """A stored file's bytes, or None when the field is empty: a start or reference image handed
+    on to a derived generation (regenerate, variations, rerender), which stores its own copy."""
+    if not field_file:
+        return None
+    with field_file.open("rb") as handle:
+        return handle.read()
+
+
 def delete_unreferenced(saved: Iterable[str], *, referenced: Iterable[str]) -> None:
     """Remove files this worker stored that its row does not point at (it lost a race)."""
     keep = set(referenced)

@@ -29,13 +29,6 @@ class _KeepSeed:
 KEEP_SEED: Any = _KeepSeed()
 
 
-def _stored_bytes(file: Any) -> bytes | None:
-    if not file:
-        return None
-    with file.open("rb") as fh:
-        return fh.read()
-
-
 def plan_of(generation: Generation) -> list[dict[str, Any]]:
     """The generation's plan, with each scene's start image (bytes) when it had one."""
     plan = []
@@ -46,7 +39,7 @@ def plan_of(generation: Generation) -> list[dict[str, Any]]:
             "continuous": scene.continuous,
         }
         if scene.image:
-            item["image"] = _stored_bytes(scene.image)
+            item["image"] = storage.stored_bytes(scene.image)
         plan.append(item)
     return plan
 
@@ -67,7 +60,7 @@ def regenerate_generation(
     """
     settings_ = dict(source.coherence_settings)
     if seed is KEEP_SEED:
-        if source.seed_control and source.seed_value is None:
+        if source.awaits_seed:
             raise ValidationError(
                 {
                     "seed": "The source generation has no seed yet (it has not started), so there "
@@ -83,7 +76,7 @@ def regenerate_generation(
         model=source.model,
         model_version=source.model_version,
         seed=seed,
-        reference_image=_stored_bytes(source.reference_image),
+        reference_image=storage.stored_bytes(source.reference_image),
         owner=owner if owner is not None else source.owner,
         source_generation=source,
         quality=source.quality,
