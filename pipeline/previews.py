@@ -1,8 +1,8 @@
 """Preview settings: the cheapest way a model can render a plan (lowest resolution, shortest
 allowed duration), so a plan can be looked at before it is paid for at full quality.
 
-Plain data in, plain data out: the lifecycle (``generations.services.create``) stores what this
-says.
+Plain data in, plain data out: the create service (``generations.services.create``) stores
+what this says.
 """
 
 from __future__ import annotations
