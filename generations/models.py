@@ -140,6 +140,12 @@ class Generation(models.Model):
     def latent_reuse(self) -> bool:
         return bool(self.coherence_settings.get("latent_reuse", True))
 
+    @property
+    def awaits_seed(self) -> bool:
+        """Seed control is on but the seed is not drawn yet (it is drawn when the generation
+        starts): until then there is no seed to keep, repeat or finalize with."""
+        return self.seed_control and self.seed_value is None
+
 
 class Scene(models.Model):
     class Status(models.TextChoices):

@@ -1,3 +1,3 @@
 """The Django admin. Importing the modules registers their ModelAdmins."""
 
-from generations.admin import generations, iterate, webhooks  # noqa: F401
+from generations.admin import generations, hosted_models, iterate, webhooks  # noqa: F401

@@ -1,5 +1,5 @@
-"""The admin's iteration tools, kept out of admin.py: the "Re-render one scene" action (with its
-form page), "Finalize preview", and choosing a variation from the ranked grid.
+"""The admin's iteration tools: the "Re-render one scene" action (with its form page, the form
+in ``forms``), "Finalize preview", and choosing a variation from the ranked grid.
 
 Thin like the rest of the admin: the work is done by ``generations.iterate``; every action and
 view needs the change permission, as regenerate and cancel do.
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -25,7 +24,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from coherence_project.conf import config
+from generations.admin.displays import admin_link, reason
+from generations.admin.forms import RerenderSceneForm
 from generations.iterate.previews import finalize_preview
 from generations.iterate.rerender import plan_rerender, rerender_scene
 from generations.iterate.variations import (
@@ -33,43 +33,10 @@ from generations.iterate.variations import (
     VariationStateError,
     choose_variation,
 )
-from generations.models import SEED_MAX, Generation
+from generations.models import Generation
 from generations.selectors import generations_visible_to
-from generations.services.reproduce import KEEP_SEED
 
 RERENDER_TEMPLATE = "admin/generations/generation/rerender_scene.html"
-
-
-class RerenderSceneForm(forms.Form):
-    scene = forms.IntegerField(min_value=1, label="Scene number", help_text="Counted from 1.")
-    prompt = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="Empty: the same."
-    )
-    duration = forms.FloatField(
-        required=False,
-        min_value=config.MIN_SCENE_SECONDS,
-        max_value=config.MAX_SCENE_SECONDS,
-        help_text="Seconds. Empty: the same.",
-    )
-    seed = forms.IntegerField(
-        required=False, min_value=0, max_value=SEED_MAX, help_text="Empty: the generation's seed."
-    )
-    new_seed = forms.BooleanField(required=False, label="A fresh seed for this scene")
-
-    def seed_choice(self) -> Any:
-        if self.cleaned_data["new_seed"]:
-            return None
-        seed = self.cleaned_data["seed"]
-        return KEEP_SEED if seed is None else seed
-
-
-def _reason(exc: Exception) -> str:
-    return " ".join(getattr(exc, "messages", None) or [str(exc)])
-
-
-def _link(generation: Generation) -> str:
-    url = reverse("admin:generations_generation_change", args=[generation.pk])
-    return format_html('<a href="{}">{}</a>', url, generation)
 
 
 @admin.action(description="Re-render one scene (reuse the others)", permissions=["change"])
@@ -93,12 +60,15 @@ def rerender_one_scene(
                 actor=request.user,
             )
         except (ValidationError, PermissionDenied) as exc:
-            form.add_error(None, _reason(exc))
+            form.add_error(None, reason(exc))
         else:
             messages.success(
                 request,
                 format_html(
-                    "Re-rendering scene {} of {} as {}.", data["scene"], _link(source), _link(new)
+                    "Re-rendering scene {} of {} as {}.",
+                    data["scene"],
+                    admin_link(source),
+                    admin_link(new),
                 ),
             )
             return None
@@ -141,19 +111,19 @@ def finalize_previews(
         try:
             new, created = finalize_preview(preview=preview, actor=request.user)
         except (ValidationError, PermissionDenied) as exc:
-            messages.error(request, format_html("{}: {}", _link(preview), _reason(exc)))
+            messages.error(request, format_html("{}: {}", admin_link(preview), reason(exc)))
             continue
         if created:
             messages.success(
-                request, format_html("Finalizing {} as {}.", _link(preview), _link(new))
+                request, format_html("Finalizing {} as {}.", admin_link(preview), admin_link(new))
             )
         else:
             messages.info(
                 request,
                 format_html(
                     "{} was finalized already, as {}: nothing new started.",
-                    _link(preview),
-                    _link(new),
+                    admin_link(preview),
+                    admin_link(new),
                 ),
             )
 

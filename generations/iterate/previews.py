@@ -27,7 +27,7 @@ def check_finalizable(preview: Generation) -> None:
                 "be finalized."
             }
         )
-    if preview.seed_control and preview.seed_value is None:
+    if preview.awaits_seed:
         raise ValidationError(
             {"seed": "The preview has no seed yet (it has not started); finalize it once it has."}
         )

@@ -116,7 +116,7 @@ def rerender_scene(
     ``seed``: KEEP_SEED (default) keeps the generation's seed, an int is sent to that scene
     alone, None draws a fresh one for it.
     """
-    if source.seed_control and source.seed_value is None:
+    if source.awaits_seed:
         raise ValidationError(
             {"seed": "The source generation has no seed yet (it has not started)."}
         )
