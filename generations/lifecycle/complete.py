@@ -19,7 +19,7 @@ from generations.lifecycle.failure import fail_scene
 from generations.lifecycle.outcome import Outcome
 from generations.media import storage
 from generations.media.cleanup import discard_prediction_scratch
-from generations.models import Generation, Scene, WebhookDelivery
+from generations.models import Generation, Scene
 from generations.webhooks_out.events import Event, outbox, record_event
 from pipeline import media
 from pipeline.providers.base import PredictionState, PredictionStatus, ProviderError
@@ -191,35 +191,3 @@ def _after_scene_succeeded(scene: Scene) -> Outcome:
     if after and after["continuous"] and after["status"] == Scene.Status.PENDING:
         return Outcome(ready_scenes=(after["pk"],))
     return Outcome()
-
-
-def receive_prediction_webhook(
-    *, webhook_id: str, payload: dict[str, Any]
-) -> tuple[str, int | None]:
-    """Record a verified provider webhook once; say which scene, if any, should be advanced.
-
-    Returns ("duplicate" | "unknown prediction" | "ignored" | "queued", scene id). A redelivered,
-    late or out-of-order webhook changes nothing: the delivery id is stored once, and only a
-    running scene can be completed. The completion itself (download, normalise) is a worker's
-    job, so the webhook answers at once; the verified body goes with it, saving a GET.
-    """
-    prediction_id = str(payload.get("id") or "")
-    _, created = WebhookDelivery.objects.get_or_create(
-        webhook_id=webhook_id, defaults={"prediction_id": prediction_id}
-    )
-    if not created:
-        return "duplicate", None
-    scene_id = (
-        Scene.objects.filter(prediction_id=prediction_id).values_list("pk", flat=True).first()
-        if prediction_id
-        else None
-    )
-    if scene_id is None:
-        return "unknown prediction", None
-    try:
-        status = PredictionStatus(payload.get("status"))
-    except ValueError:
-        return "ignored", scene_id
-    if not status.is_terminal:
-        return "ignored", scene_id
-    return "queued", scene_id
