@@ -8,7 +8,8 @@ from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from generations.models import Generation, IdempotencyKey, Scene
+from generations.models import Generation, HostedModelSchema, IdempotencyKey, Scene
+from pipeline.providers.schema import InputSchema, schema_or_none
 
 # What acting on someone else's generation takes: Django's model permissions, held by a staff user.
 # On one's own generation every action is allowed (hosted models aside: see
@@ -139,3 +140,11 @@ def recipe_metadata(generation: Generation) -> dict[str, str]:
         ],
     }
     return {"coherence_recipe": json.dumps(recipe, sort_keys=True), "title": generation.title}
+
+
+def stored_schema(model: str) -> InputSchema | None:
+    """The model's live input schema as ``sync_models`` last stored it, if ever."""
+    component = (
+        HostedModelSchema.objects.filter(model=model).values_list("input_schema", flat=True).first()
+    )
+    return schema_or_none(component)

@@ -24,7 +24,7 @@ from generations.lifecycle.failure import fail_scene
 from generations.lifecycle.handover import Handover, HandoverUnavailable, plan_handover
 from generations.lifecycle.outcome import Outcome, set_progress
 from generations.models import Generation, Scene
-from generations.services.hosted_models import stored_schema
+from generations.selectors import stored_schema
 from pipeline import scene_graph
 from pipeline.providers.base import ProviderError, SceneRequest
 from pipeline.providers.inprocess import ProgressCallback, RenderCanceled

@@ -18,25 +18,16 @@ from django.core.files.base import ContentFile
 
 from coherence_project.conf import config
 from generations.models import Generation, HostedModelSchema, Scene
+from generations.selectors import stored_schema
 from pipeline import images
 from pipeline.planning import CostEstimate, PlannedScene, estimate_cost, plan_problems
 from pipeline.providers.registry import REPLICATE_PROVIDER, ModelSpec
 from pipeline.providers.schema import (
     InputSchema,
-    schema_or_none,
     seed_warning,
     seedless_reason,
     takes_seed,
 )
-
-
-def stored_schema(model: str) -> InputSchema | None:
-    """The model's live input schema as ``sync_models`` last stored it, if ever."""
-    component = (
-        HostedModelSchema.objects.filter(model=model).values_list("input_schema", flat=True).first()
-    )
-    return schema_or_none(component)
-
 
 # --- images -------------------------------------------------------------------------------------
 
