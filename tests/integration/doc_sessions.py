@@ -17,6 +17,7 @@ A documented answer matches the real one line by line, where:
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -142,7 +143,33 @@ def normalise(text: str) -> str:
     return text
 
 
+def _canonical_json(line: str) -> str | None:
+    """A JSON line with its keys sorted and 2.0 written 2, or None when it is not JSON: the
+    database decides key order and number spelling (PostgreSQL's jsonb sorts keys and keeps 2
+    for a float that SQLite's JSON text keeps as 2.0), the documentation should not."""
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(value, dict | list):
+        return None
+
+    def plain(item):
+        if isinstance(item, float) and item.is_integer():
+            return int(item)
+        if isinstance(item, dict):
+            return {key: plain(val) for key, val in item.items()}
+        if isinstance(item, list):
+            return [plain(val) for val in item]
+        return item
+
+    return json.dumps(plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def line_matches(documented: str, real: str) -> bool:
+    canonical = (_canonical_json(documented.strip()), _canonical_json(real.strip()))
+    if None not in canonical:
+        documented, real = canonical
     documented, real = normalise(documented).rstrip(), normalise(real).rstrip()
     pattern, numbers = [], []
     for piece in re.split(f"({ELLIPSIS}|{NUMBER.pattern})", documented):

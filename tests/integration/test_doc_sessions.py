@@ -98,6 +98,11 @@ def test_the_comparison_rules():
         '{"id":"0e530cca-9bf9-4ce6-8fc9-7b643503d894","url":"http://127.0.0.1:41234/api/","x":1}',
     )
     assert line_matches('["97105c48-…","full"]', '["0e530cca-9bf9-4ce6-8fc9-7b643503d894","full"]')
+    # The database picks JSON key order and number spelling (PostgreSQL's jsonb: sorted, 2 for 2.0).
+    assert line_matches(
+        '{"prompt":"a fox","duration":2.0,"fps":24}', '{"fps":24,"duration":2,"prompt":"a fox"}'
+    )
+    assert not line_matches('{"prompt":"a fox","fps":24}', '{"fps":12,"prompt":"a fox"}')
     assert (
         mismatch(
             ["HTTP/1.1 200 OK", "…", "Idempotent-Replayed: true", "…"],
