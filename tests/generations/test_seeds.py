@@ -85,3 +85,15 @@ def test_two_concurrent_callers_on_two_connections_store_one_seed(plan, monkeypa
         t.join()
     stored = Generation.objects.get(pk=generation.pk).seed_value
     assert results == [stored, stored]
+
+
+@pytest.mark.parametrize(
+    ("settings", "seed", "awaits"),
+    [
+        ({}, None, True),  # seed control is on by default: drawn when it starts
+        ({"seed_control": True}, 7, False),
+        ({"seed_control": False}, None, False),  # no seed will ever be drawn
+    ],
+)
+def test_awaits_seed_is_seed_control_on_and_no_seed_drawn_yet(settings, seed, awaits):
+    assert Generation(coherence_settings=settings, seed_value=seed).awaits_seed is awaits
