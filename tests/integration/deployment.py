@@ -87,9 +87,17 @@ class Deployment:
             raise AssertionError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-3000:]}")
         return result.stdout
 
-    def query(self, code: str) -> Any:
+    def query(self, code: str, *, fresh: bool = False) -> Any:
         """Run ORM code in a process of the deployment (its own namespace, a new connection);
-        ``code`` sets ``result``. One process serves the queries while the environment holds."""
+        ``code`` sets ``result``. One process serves the queries while the environment holds;
+        ``fresh=True`` runs a ``manage.py shell`` of its own: for code that patches modules, or
+        that runs beside another query at the same time."""
+        if fresh:
+            script = (
+                "import json\nfrom generations.models import *\n"
+                f"{code}\nprint('@@' + json.dumps(result, default=str))"
+            )
+            return json.loads(self.manage("shell", "-c", script).rsplit("@@", 1)[1])
         if self._queries is None or not self._queries.serves(self.env):
             if self._queries is not None:
                 self._queries.stop()

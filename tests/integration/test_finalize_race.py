@@ -10,6 +10,7 @@ too: both looks find none, so both go on to insert, and only the database (the u
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import pytest
 
@@ -59,7 +60,7 @@ def test_two_processes_finalizing_one_preview_make_one_generation(tmp_path):
             FINALIZE.format(mine=str(gates[1]), other=str(gates[0]), pk=preview_id),
         ]
         with ThreadPoolExecutor(max_workers=2) as pool:
-            answers = list(pool.map(deployment.query, scripts))
+            answers = list(pool.map(partial(deployment.query, fresh=True), scripts))
         assert all(looked_first_and_found_none for _, _, looked_first_and_found_none in answers)
         assert {pk for pk, _, _ in answers} == {answers[0][0]}  # both answer with one generation
         assert sorted(created for _, created, _ in answers) == [False, True]
