@@ -44,9 +44,15 @@ lint: install
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
 
+# Two pytest-xdist workers (the machine's two cores): tests that start processes run one at a
+# time on one of them (tests/conftest.py groups them), the rest spread over both. TEST_WORKERS=0
+# runs everything in one process.
+TEST_WORKERS ?= 2
+PYTEST_XDIST := $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)
+
 test: lint
 	$(PY) manage.py makemigrations --check --dry-run --settings=coherence_project.test_settings
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 # `make test` already fuzzes the API briefly (tests/api/test_fuzz.py); this is a longer session.
 fuzz: install
@@ -62,7 +68,8 @@ bench: install
 	$(PY) -m bench.iterate_bench
 	$(PY) -m bench.diffusion_bench
 
-# A larger load + faults run than CI's (figures for the closing note).
+# A larger load + faults run than `make test`'s short soak (12 generations; figures for the
+# closing note).
 soak: install
 	COHERENCE_SOAK_GENERATIONS=$${COHERENCE_SOAK_GENERATIONS:-150} $(PY) -m pytest -m soak -s -q
 

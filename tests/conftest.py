@@ -20,6 +20,17 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(pytest.mark.skipif(True, reason="needs DATABASE_URL on PostgreSQL"))
+        item.add_marker(pytest.mark.xdist_group(_xdist_group(item)))
+
+
+def _xdist_group(item) -> str:
+    """Under ``-n 2 --dist loadgroup`` (make test): the tests that start processes (clusters,
+    servers, PostgreSQL restarts) run one at a time on one worker, since each takes the two cores'
+    worth of processes it measures against; every other module stays whole on one worker, so its
+    module-scoped fixtures are built once."""
+    if "integration" in item.keywords:
+        return "processes"
+    return item.nodeid.split("::", 1)[0]
 
 
 @pytest.fixture
