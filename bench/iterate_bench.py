@@ -33,6 +33,7 @@ from generations.iterate.variations import choose_variation, create_with_variati
 from generations.models import Generation  # noqa: E402
 from generations.services.create import create_generation  # noqa: E402
 from generations.services.reproduce import regenerate_generation  # noqa: E402
+from generations.services.request import GenerationRequest  # noqa: E402
 
 REPEATS = 3
 PLAN = [
@@ -69,23 +70,25 @@ def main() -> None:
         "VIDEO_FPS": 24,
     }
     call_command("migrate", verbosity=0)
-    _, _, original = measure(lambda: create_generation(scenes=PLAN, seed=7))
+    _, _, original = measure(lambda: create_generation(GenerationRequest(scenes=PLAN, seed=7)))
     full_s, full_n = median_of(lambda: regenerate_generation(source=original))
     rerender_s, rerender_n = median_of(lambda: rerender_scene(source=original, number=3))
     preview_s, preview_n = median_of(
-        lambda: create_generation(scenes=PLAN, seed=7, quality="preview")
+        lambda: create_generation(GenerationRequest(scenes=PLAN, seed=7, quality="preview"))
     )
     # A preview is finalized once (a second finalize returns the first): one fresh preview a run.
     fresh = iter(
         [
-            measure(lambda: create_generation(scenes=PLAN, seed=7, quality="preview"))[2]
+            measure(
+                lambda: create_generation(GenerationRequest(scenes=PLAN, seed=7, quality="preview"))
+            )[2]
             for _ in range(REPEATS)
         ]
     )
     finalize_s, _ = median_of(lambda: finalize_preview(preview=next(fresh))[0])
 
     def chosen() -> Generation:
-        parent = create_with_variations(variations=2, scenes=PLAN)
+        parent = create_with_variations(GenerationRequest(variations=2, scenes=PLAN))
         return choose_variation(parent=parent, number=1)
 
     choose_s, choose_n = median_of(chosen)

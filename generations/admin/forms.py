@@ -11,6 +11,7 @@ from django import forms
 from coherence_project.conf import config
 from generations.models import SEED_MAX
 from generations.services.reproduce import KEEP_SEED
+from generations.services.request import GenerationRequest
 
 
 class SeedLookupForm(forms.Form):
@@ -72,15 +73,15 @@ class CreateWithImagesForm(forms.Form):
                 scenes[index] = {**scenes[index], "image": upload}
         return cleaned
 
-    def service_fields(self) -> dict[str, Any]:
+    def generation_request(self) -> GenerationRequest:
         data = self.cleaned_data
-        return {
-            "scenes": data["scenes"],
-            "title": data["title"],
-            "provider": data["provider"] or None,
-            "model": data["model"] or None,
-            "reference_image": data["reference_image"],
-        }
+        return GenerationRequest(
+            scenes=data["scenes"],
+            title=data["title"],
+            provider=data["provider"] or None,
+            model=data["model"] or None,
+            reference_image=data["reference_image"],
+        )
 
 
 class RerenderSceneForm(forms.Form):

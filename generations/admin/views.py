@@ -53,7 +53,7 @@ def create_view(
     form = CreateWithImagesForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
-            generation = create_generation(owner=request.user, **form.service_fields())
+            generation = create_generation(form.generation_request(), owner=request.user)
         except ValidationError as exc:
             for field_name, errors in exc.message_dict.items():
                 form.add_error(None, f"{field_name}: {' '.join(errors)}")

@@ -72,6 +72,7 @@ from generations.services.create import create_generation
 from generations.services.delete import delete_generation
 from generations.services.idempotency import IdempotencyKeyReused, create_generation_idempotent
 from generations.services.reproduce import KEEP_SEED, regenerate_generation
+from generations.services.request import GenerationRequest
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # Visible ASCII and spaces, as Stripe-style clients send (a UUID is the usual choice).
@@ -257,14 +258,14 @@ class GenerationViewSet(
             if request.content_type.startswith("multipart/")
             else read_body(request.data, allowed=allowed)
         )
-        fields = {"scenes": None, **body}
+        asked = GenerationRequest(**{"scenes": None, **body})
         key = request.headers.get(IDEMPOTENCY_HEADER)
         # With "variations" the generation waits for a choice while its variations render; a
         # variations_scope alone goes there too, to be refused for want of a number.
-        asks_variations = "variations" in fields or "variations_scope" in fields
+        asks_variations = "variations" in body or "variations_scope" in body
         creator = create_with_variations if asks_variations else create_generation
         if key is None:
-            generation = creator(owner=request.user, **fields)
+            generation = creator(asked, owner=request.user)
             return self._detail(generation, status_code=status.HTTP_201_CREATED)
         if not IDEMPOTENCY_KEY_FORMAT.fullmatch(key):
             raise exceptions.ValidationError(
@@ -272,7 +273,7 @@ class GenerationViewSet(
             )
         try:
             generation, created = create_generation_idempotent(
-                owner=request.user, idempotency_key=key, creator=creator, **fields
+                asked, owner=request.user, idempotency_key=key, creator=creator
             )
         except IdempotencyKeyReused as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)

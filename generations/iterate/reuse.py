@@ -18,6 +18,7 @@ from generations.lifecycle.engine import get_model
 from generations.media.storage import stored_bytes
 from generations.models import Generation, Scene
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from pipeline.planning import estimate_cost
 from pipeline.seeds import scene_seed
 
@@ -77,17 +78,19 @@ def derive_generation(
     start images, linked to it; through ``create_generation``, so validation, the caps and the
     hosted-models permission of ``actor`` (default: the owner) apply."""
     return create_generation(
-        scenes=scenes,
-        title=title if title is not None else source.title,
-        coherence_settings=dict(source.coherence_settings),
-        provider=source.provider,
-        model=source.model,
-        model_version=source.model_version,
-        seed=source.seed_value,
-        reference_image=stored_bytes(source.reference_image),
+        GenerationRequest(
+            scenes=scenes,
+            title=title if title is not None else source.title,
+            coherence_settings=dict(source.coherence_settings),
+            provider=source.provider,
+            model=source.model,
+            model_version=source.model_version,
+            seed=source.seed_value,
+            reference_image=stored_bytes(source.reference_image),
+            source_generation=source,
+            quality=quality,
+        ),
         owner=owner if owner is not None else source.owner,
-        source_generation=source,
-        quality=quality,
         enqueue=False,
         actor=actor,
     )

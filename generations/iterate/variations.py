@@ -25,11 +25,11 @@ from generations.models import Generation
 from generations.services import limits as caps
 from generations.services.create import create_generation
 from generations.services.reproduce import plan_of
+from generations.services.request import FIRST_SCENE, PLAN, GenerationRequest
 from pipeline import media
 from pipeline.seeds import generate_seed
 
 MIN_VARIATIONS, MAX_VARIATIONS = 2, 8
-FIRST_SCENE, PLAN = "first_scene", "plan"
 SCOPES = (FIRST_SCENE, PLAN)
 
 
@@ -75,17 +75,15 @@ def distinct_seeds(count: int) -> list[int]:
 
 
 def create_with_variations(
-    *,
-    variations: Any = None,
-    variations_scope: Any = FIRST_SCENE,
-    seed: Any = None,
-    enqueue: bool = True,
-    **fields: Any,
+    request: GenerationRequest, *, owner: Any = None, actor: Any = None, enqueue: bool = True
 ) -> Generation:
     """The parent (full plan, awaiting a choice) and its N variations, which start at once."""
-    _check_request(variations, variations_scope, seed, fields.get("coherence_settings"))
+    variations, variations_scope = request.variations, request.variations_scope
+    _check_request(variations, variations_scope, request.seed, request.coherence_settings)
     with transaction.atomic():
-        parent = create_generation(**fields, enqueue=False)
+        parent = create_generation(
+            request.without_variations(), owner=owner, actor=actor, enqueue=False
+        )
         Generation.objects.filter(pk=parent.pk).update(
             status=Generation.Status.AWAITING_CHOICE,
             stage=f"rendering {variations} variations",
@@ -95,16 +93,18 @@ def create_with_variations(
         preview = variations_scope == PLAN or parent.quality == Generation.Quality.PREVIEW
         for number, variation_seed in enumerate(distinct_seeds(variations), start=1):
             variation = create_generation(
-                scenes=plan if variations_scope == PLAN else plan[:1],
-                title=f"{parent.title or 'untitled'} · variation {number}"[:200],
-                coherence_settings=parent.coherence_settings,
-                provider=parent.provider,
-                model=parent.model,
-                model_version=parent.model_version,
-                seed=variation_seed,
+                GenerationRequest(
+                    scenes=plan if variations_scope == PLAN else plan[:1],
+                    title=f"{parent.title or 'untitled'} · variation {number}"[:200],
+                    coherence_settings=parent.coherence_settings,
+                    provider=parent.provider,
+                    model=parent.model,
+                    model_version=parent.model_version,
+                    seed=variation_seed,
+                    reference_image=stored_bytes(parent.reference_image),
+                    quality=Generation.Quality.PREVIEW if preview else Generation.Quality.FULL,
+                ),
                 owner=parent.owner,
-                reference_image=stored_bytes(parent.reference_image),
-                quality=Generation.Quality.PREVIEW if preview else Generation.Quality.FULL,
                 enqueue=enqueue,
             )
             Generation.objects.filter(pk=variation.pk).update(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from coherence_project.conf import config
@@ -16,33 +17,23 @@ from generations.models import Generation, Scene
 from generations.services import hosted_models as hosted
 from generations.services import limits as caps
 from generations.services.plans import PlanReview, preview_plan, review_plan, validate_quality
+from generations.services.request import GenerationRequest
 from generations.webhooks_out import events as webhook_events
 from pipeline import planning
 
 
 def create_generation(
+    request: GenerationRequest,
     *,
-    scenes: Any,
-    title: str = "",
-    coherence_settings: Any = None,
-    provider: str | None = None,
-    model: str | None = None,
-    model_version: str = "",
-    seed: Any = None,
-    reference_image: Any = None,
     owner: Any = None,
-    source_generation: Generation | None = None,
-    quality: Any = Generation.Quality.FULL,
-    enqueue: bool = True,
     actor: Any = None,
-    webhook: Any = None,
-    webhook_events_filter: Any = None,
+    enqueue: bool = True,
 ) -> Generation:
     """Validate and store a Generation with its Scenes, then enqueue its start after commit.
 
-    ``webhook`` (an https URL) hears the generation's events (``webhook_events_filter``, default
-    all: started, scene_completed, completed), signed with the owner's secret
-    (generations.webhooks_out).
+    ``request.webhook`` (an https URL) hears the generation's events
+    (``webhook_events_filter``, default all: started, scene_completed, completed), signed with
+    the owner's secret (generations.webhooks_out).
 
     ``quality="preview"`` stores the plan at the model's cheapest settings (``preview_plan``).
 
@@ -51,21 +42,16 @@ def create_generation(
     ``model_version`` is a record only (what a source generation's predictions reported); it is
     never sent to a provider. ``actor`` is who asks (default: the owner); it needs the
     hosted-models permission for any provider but the local model. The owner's active cap is
-    checked last, inside the insert's transaction (see ``caps.check_active_limit``).
+    checked last, inside the insert's transaction (see ``caps.check_active_limit``). Seed
+    variations (``request.variations``) are ``create_with_variations``'s.
     """
-    quality = validate_quality(quality)
+    if request.variations is not None:
+        raise ValidationError({"variations": "Seed variations are made by create_with_variations."})
+    quality = validate_quality(request.quality)
     subscription = webhook_events.subscription(
-        owner=owner, webhook=webhook, events_filter=webhook_events_filter
+        owner=owner, webhook=request.webhook, events_filter=request.webhook_events_filter
     )
-    review = review_plan(
-        scenes=scenes,
-        title=title,
-        coherence_settings=coherence_settings,
-        provider=provider,
-        model=model,
-        seed=seed,
-        reference_image=reference_image,
-    )
+    review = review_plan(request)
     shape = _at_quality(review, quality)
     caps.check_provider_allowed(
         actor=actor if actor is not None else owner, provider=review.provider
@@ -76,9 +62,9 @@ def create_generation(
             review,
             shape,
             owner=owner,
-            title=title,
-            model_version=model_version,
-            source_generation=source_generation,
+            title=request.title,
+            model_version=request.model_version,
+            source_generation=request.source_generation,
             quality=quality,
             subscription=subscription,
         )

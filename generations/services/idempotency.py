@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from generations.models import Generation, IdempotencyKey
 from generations.selectors import idempotency_record
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 
 
 class IdempotencyKeyReused(Exception):
@@ -45,7 +46,7 @@ def _replayed_generation(*, owner: Any, key: str, fingerprint: str) -> Generatio
 
 
 def create_generation_idempotent(
-    *, owner: Any, idempotency_key: str, creator: Any = None, **fields: Any
+    request: GenerationRequest, *, owner: Any, idempotency_key: str, creator: Any = None
 ) -> tuple[Generation, bool]:
     """``create_generation`` once per (owner, key): a retry with the same fields returns the first
     generation and ``False`` instead of creating a second one.
@@ -55,14 +56,14 @@ def create_generation_idempotent(
     generation, scenes and on-commit enqueue included); the loser answers with the winner's
     generation. Raises IdempotencyKeyReused when the key was used with different fields.
     """
-    fingerprint = _request_fingerprint(fields)
+    fingerprint = _request_fingerprint(request.body_fields())
     replayed = _replayed_generation(owner=owner, key=idempotency_key, fingerprint=fingerprint)
     if replayed is not None:
         return replayed, False
     create = creator or create_generation  # e.g. generations.iterate's create_with_variations
     try:
         with transaction.atomic():
-            generation = create(owner=owner, **fields)
+            generation = create(request, owner=owner)
             IdempotencyKey.objects.create(
                 owner=owner, key=idempotency_key, request_hash=fingerprint, generation=generation
             )

@@ -16,6 +16,7 @@ from generations.models import SEED_MAX, Generation
 from generations.services import hosted_models as hosted
 from generations.services import limits as caps
 from generations.services.render_settings import merge_coherence_settings
+from generations.services.request import GenerationRequest
 from pipeline import previews
 from pipeline.providers.diffusion_families import DIFFUSERS_PROVIDER
 from pipeline.providers.registry import (
@@ -201,32 +202,24 @@ class PlanReview:
     reference_image: Any
 
 
-def review_plan(
-    *,
-    scenes: Any,
-    title: str = "",
-    coherence_settings: Any = None,
-    provider: str | None = None,
-    model: str | None = None,
-    seed: Any = None,
-    reference_image: Any = None,
-) -> PlanReview:
-    """Validate a plan against its model without writing anything: images decodable and within
-    limits, the model's required inputs fillable, the cost estimated and under the cap."""
-    scenes, raw_images = hosted.split_images(scenes)
+def review_plan(request: GenerationRequest) -> PlanReview:
+    """Validate a request's plan against its model without writing anything: images decodable
+    and within limits, the model's required inputs fillable, the cost estimated and under the
+    cap."""
+    scenes, raw_images = hosted.split_images(request.scenes)
     results = _validated(
         scenes=scenes,
-        coherence_settings=coherence_settings,
-        seed=seed,
-        provider=provider,
-        model=model,
-        title=title,
+        coherence_settings=request.coherence_settings,
+        seed=request.seed,
+        provider=request.provider,
+        model=request.model,
+        title=request.title,
     )
     plan, merged = results["plan"], results["settings"]
     provider, model = results["model"]
     spec = get_model(model)
     _check_continuity(spec, plan, merged)
-    scene_images, reference = hosted.read_images(raw_images, reference_image)
+    scene_images, reference = hosted.read_images(raw_images, request.reference_image)
     settled = hosted.settle_plan(
         spec=spec,
         plan=plan,

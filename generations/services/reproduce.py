@@ -15,6 +15,7 @@ from generations.media import storage
 from generations.models import Generation
 from generations.selectors import find_generation, generation_with_video
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from pipeline import media
 from pipeline.compare import NOT_COMPARED, ClipComparison, compare_videos
 
@@ -68,7 +69,7 @@ def regenerate_generation(
                 }
             )
         seed = source.seed_value
-    return create_generation(
+    request = GenerationRequest(
         scenes=plan_of(source),
         title=title if title is not None else source.title,
         coherence_settings=settings_,
@@ -77,12 +78,11 @@ def regenerate_generation(
         model_version=source.model_version,
         seed=seed,
         reference_image=storage.stored_bytes(source.reference_image),
-        owner=owner if owner is not None else source.owner,
         source_generation=source,
         quality=source.quality,
-        enqueue=enqueue,
-        actor=actor,
     )
+    owner = owner if owner is not None else source.owner
+    return create_generation(request, owner=owner, enqueue=enqueue, actor=actor)
 
 
 def recipe_from_video(path: Path) -> dict[str, Any]:
@@ -129,15 +129,17 @@ def replay_recipe(
     if not isinstance(model_version, str):
         raise ValidationError({"model_version": "The recipe's model version must be text."})
     return create_generation(
-        scenes=scenes,
-        title=title if title is not None else recipe.get("title") or "",
-        coherence_settings=recipe.get("coherence_settings"),
-        provider=recipe.get("provider"),
-        model=recipe.get("model"),
-        model_version=model_version,
-        seed=recipe.get("seed") if seed is KEEP_SEED else seed,
+        GenerationRequest(
+            scenes=scenes,
+            title=title if title is not None else recipe.get("title") or "",
+            coherence_settings=recipe.get("coherence_settings"),
+            provider=recipe.get("provider"),
+            model=recipe.get("model"),
+            model_version=model_version,
+            seed=recipe.get("seed") if seed is KEEP_SEED else seed,
+            source_generation=source_generation,
+        ),
         owner=owner,
-        source_generation=source_generation,
         enqueue=enqueue,
         actor=actor,
     )

@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from generations.models import Generation
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 
 
 def client_for(user) -> APIClient:
@@ -55,7 +56,9 @@ def anonymous() -> APIClient:
 @pytest.fixture
 def queued(plan, user) -> Generation:
     """A stored generation of ``user`` that nothing renders (no enqueue)."""
-    return create_generation(scenes=plan, title="Fox and lake", owner=user, enqueue=False)
+    return create_generation(
+        GenerationRequest(scenes=plan, title="Fox and lake"), owner=user, enqueue=False
+    )
 
 
 def detail_url(generation: Generation, action: str = "") -> str:

@@ -6,6 +6,7 @@ import pytest
 
 from generations.models import Generation, Scene
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from tests.api.conftest import detail_url
 
 pytestmark = pytest.mark.django_db
@@ -14,11 +15,13 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def seeded(plan, user) -> Generation:
     generation = create_generation(
-        scenes=plan,
-        title="Fox",
+        GenerationRequest(
+            scenes=plan,
+            title="Fox",
+            seed=4242,
+            coherence_settings={"seed_mode": "offset", "color_match": True},
+        ),
         owner=user,
-        seed=4242,
-        coherence_settings={"seed_mode": "offset", "color_match": True},
         enqueue=False,
     )
     Generation.objects.filter(pk=generation.pk).update(model_version="dna-1")
@@ -100,7 +103,9 @@ def test_regenerate_with_bad_input_is_a_400(api, seeded, payload, field):
 
 def test_regenerate_with_a_seed_when_seed_control_was_off_is_a_400(api, plan, user):
     source = create_generation(
-        scenes=plan, owner=user, coherence_settings={"seed_control": False}, enqueue=False
+        GenerationRequest(scenes=plan, coherence_settings={"seed_control": False}),
+        owner=user,
+        enqueue=False,
     )
 
     response = regenerate(api, source, {"seed": 3})

@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
 from werkzeug.test import Client
 
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from pipeline.providers.replicate_webhooks import sign_webhook
 from tests.api.test_webhooks import SECRET
 
@@ -63,7 +64,7 @@ def cheap_and_verifying(settings, media_root):
 @pytest.fixture
 def auth_headers(user, plan) -> dict[str, str]:
     # Something to find for the list and seed operations (and ids for the detail ones to learn).
-    create_generation(scenes=plan, owner=user, seed=1, enqueue=False)
+    create_generation(GenerationRequest(scenes=plan, seed=1), owner=user, enqueue=False)
     token, _ = Token.objects.get_or_create(user=user)
     return {"Authorization": f"Token {token.key}"}
 
@@ -120,7 +121,8 @@ def test_real_answers_of_every_operation_match_the_schema(auth_headers, user, pl
     again = check("POST", "/api/generations/{id}/regenerate/", one + "regenerate/", 201, json={})
     assert again["seed_value"] == 7
     check("GET", "/api/seeds/{seed}/", "/api/seeds/7/", 200)
-    queued = f"/api/generations/{create_generation(scenes=plan, owner=user, enqueue=False).pk}/"
+    waiting = create_generation(GenerationRequest(scenes=plan), owner=user, enqueue=False)
+    queued = f"/api/generations/{waiting.pk}/"
     check("GET", "/api/generations/{id}/coherence/", queued + "coherence/", 409)
     check("POST", "/api/generations/{id}/cancel/", queued + "cancel/", 200)
     check("GET", "/api/health/", "/api/health/", 200)

@@ -10,6 +10,7 @@ from rest_framework.pagination import PageNumberPagination
 
 from generations.models import Generation
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from tests.api.conftest import detail_url
 
 pytestmark = pytest.mark.django_db
@@ -144,7 +145,7 @@ def test_a_unknown_or_malformed_id_is_a_404(api):
 
 
 def make(plan, owner, **kwargs) -> Generation:
-    return create_generation(scenes=plan, owner=owner, enqueue=False, **kwargs)
+    return create_generation(GenerationRequest(scenes=plan, **kwargs), owner=owner, enqueue=False)
 
 
 def ids(response) -> list[str]:

@@ -26,6 +26,7 @@ from werkzeug.test import Client
 
 from generations.models import Generation
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from tests.api.test_webhooks import SECRET
 
 pytestmark = pytest.mark.django_db
@@ -73,7 +74,9 @@ def concrete(path: str, operation: dict, generation: Generation) -> str:
 def preview(user, plan) -> Generation:
     """A preview with a seed: finalizable, so finalize reaches its body."""
     generation = create_generation(
-        scenes=plan, owner=user, quality=Generation.Quality.PREVIEW, seed=1, enqueue=False
+        GenerationRequest(scenes=plan, quality=Generation.Quality.PREVIEW, seed=1),
+        owner=user,
+        enqueue=False,
     )
     assert generation.seed_value == 1
     return generation

@@ -11,12 +11,13 @@ from django.db import OperationalError
 from generations.api import health
 from generations.models import Generation, Scene
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 
 pytestmark = pytest.mark.django_db
 
 
 def make(plan, owner, **kwargs) -> Generation:
-    return create_generation(scenes=plan, owner=owner, enqueue=False, **kwargs)
+    return create_generation(GenerationRequest(scenes=plan, **kwargs), owner=owner, enqueue=False)
 
 
 def ids(response) -> set[str]:

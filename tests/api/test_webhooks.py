@@ -17,6 +17,7 @@ import pytest
 
 from generations.models import Generation, Scene, WebhookDelivery
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from pipeline.providers.registry import SEEDANCE_LITE
 from pipeline.providers.replicate_webhooks import sign_webhook
 from tests.doubles.replicate_server import ReplicateServer
@@ -55,7 +56,9 @@ def webhook_secret(settings) -> str:
 class TestVerification:
     @pytest.fixture
     def running_scene(self, plan, user) -> Scene:
-        generation = create_generation(scenes=plan[:1], owner=user, enqueue=False)
+        generation = create_generation(
+            GenerationRequest(scenes=plan[:1]), owner=user, enqueue=False
+        )
         Generation.objects.filter(pk=generation.pk).update(status=Generation.Status.RUNNING)
         scene = generation.scenes.get()
         Scene.objects.filter(pk=scene.pk).update(status=Scene.Status.RUNNING, prediction_id="p-1")

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 
 from generations.models import Generation, Scene
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from pipeline import media
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_task_failures")]
@@ -38,7 +39,7 @@ def diffusers_settings(settings, media_root):
 
 def run(model: Path, **kwargs) -> Generation:
     generation = create_generation(
-        scenes=PLAN, provider="diffusers", model=str(model), seed=4242, **kwargs
+        GenerationRequest(scenes=PLAN, provider="diffusers", model=str(model), seed=4242, **kwargs)
     )
     generation.refresh_from_db()
     return generation
@@ -104,7 +105,8 @@ def test_a_latent_from_another_size_falls_back_to_the_frame_and_says_why(
     from generations.lifecycle import start, submit
 
     generation = create_generation(
-        scenes=PLAN[:2], provider="diffusers", model=str(tiny_models["wan"]), enqueue=False
+        GenerationRequest(scenes=PLAN[:2], provider="diffusers", model=str(tiny_models["wan"])),
+        enqueue=False,
     )
     start.start_generation(generation_id=generation.pk)
     first, second = generation.scenes.order_by("index")
@@ -126,10 +128,10 @@ def test_unusable_models_are_refused_at_create_naming_model(tmp_path, diffusers_
         ("someone/unknown-video-model", "unknown diffusers model"),
     ]:
         with pytest.raises(ValidationError) as refused:
-            create_generation(scenes=PLAN, provider="diffusers", model=model)
+            create_generation(GenerationRequest(scenes=PLAN, provider="diffusers", model=model))
         assert reason in " ".join(refused.value.message_dict["model"])
     with pytest.raises(ValidationError) as refused:
-        create_generation(scenes=PLAN, provider="diffusers")
+        create_generation(GenerationRequest(scenes=PLAN, provider="diffusers"))
     assert "needs a model" in " ".join(refused.value.message_dict["model"])
     assert not Generation.objects.exists()
 
@@ -139,7 +141,7 @@ def test_an_image_led_model_refuses_a_head_without_an_image_at_create(
 ):
     model = str(tiny_models["wan-i2v"])
     with pytest.raises(ValidationError) as refused:
-        create_generation(scenes=PLAN, provider="diffusers", model=model)
+        create_generation(GenerationRequest(scenes=PLAN, provider="diffusers", model=model))
     assert "Scene 1" in str(refused.value.message_dict)
     assert not Generation.objects.exists()
 
@@ -151,7 +153,9 @@ def test_an_image_led_model_runs_a_plan_whose_head_has_its_image(
     media.save_png(np.full((72, 128, 3), (30, 90, 200), dtype=np.uint8), image)
     scenes = [{**PLAN[0], "image": image}, *PLAN[1:]]
     generation = create_generation(
-        scenes=scenes, provider="diffusers", model=str(tiny_models["wan-i2v"]), seed=7
+        GenerationRequest(
+            scenes=scenes, provider="diffusers", model=str(tiny_models["wan-i2v"]), seed=7
+        )
     )
     generation.refresh_from_db()
     assert generation.status == Generation.Status.SUCCEEDED, generation.error
@@ -167,7 +171,8 @@ def test_denoising_progress_shows_in_the_stage_and_a_cancel_stops_the_render(
     from generations.lifecycle import failure, start, submit
 
     generation = create_generation(
-        scenes=PLAN[:1], provider="diffusers", model=str(tiny_models["wan"]), enqueue=False
+        GenerationRequest(scenes=PLAN[:1], provider="diffusers", model=str(tiny_models["wan"])),
+        enqueue=False,
     )
     start.start_generation(generation_id=generation.pk)
     scene = generation.scenes.get()

@@ -15,6 +15,7 @@ from django.core.management import CommandError, call_command
 
 from generations.models import Generation, HostedModelSchema, Scene
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from pipeline import media
 from pipeline.providers.registry import MINIMAX_VIDEO_01, SEEDANCE_LITE, WAN_I2V_FAST
 from tests.doubles.replicate_server import ReplicateServer
@@ -97,7 +98,9 @@ def test_three_scenes_one_accepted_create_each(
     reference = reference_png if with_reference else None
 
     generation = create_generation(
-        scenes=THREE_SCENES, provider="replicate", model=model, reference_image=reference
+        GenerationRequest(
+            scenes=THREE_SCENES, provider="replicate", model=model, reference_image=reference
+        )
     )
 
     generation.refresh_from_db()
@@ -126,7 +129,7 @@ def test_three_scenes_one_accepted_create_each(
 
 def test_minimax_is_never_sent_a_seed_and_says_so(synced):
     generation = create_generation(
-        scenes=THREE_SCENES, provider="replicate", model=MINIMAX_VIDEO_01
+        GenerationRequest(scenes=THREE_SCENES, provider="replicate", model=MINIMAX_VIDEO_01)
     )
 
     generation.refresh_from_db()
@@ -143,7 +146,7 @@ def test_minimax_is_never_sent_a_seed_and_says_so(synced):
 
 def test_minimax_clips_at_25_fps_are_resampled_to_the_house_rate(synced, media_root):
     generation = create_generation(
-        scenes=THREE_SCENES[:1], provider="replicate", model=MINIMAX_VIDEO_01
+        GenerationRequest(scenes=THREE_SCENES[:1], provider="replicate", model=MINIMAX_VIDEO_01)
     )
 
     generation.refresh_from_db()
@@ -160,7 +163,12 @@ def test_wan_start_images_come_from_the_reference_and_the_previous_clip(
     synced, media_root, reference_png
 ):
     generation = create_generation(
-        scenes=THREE_SCENES, provider="replicate", model=WAN_I2V_FAST, reference_image=reference_png
+        GenerationRequest(
+            scenes=THREE_SCENES,
+            provider="replicate",
+            model=WAN_I2V_FAST,
+            reference_image=reference_png,
+        )
     )
 
     generation.refresh_from_db()
@@ -179,7 +187,9 @@ def test_wan_start_images_come_from_the_reference_and_the_previous_clip(
 
 def test_wan_without_any_image_is_refused_at_create_and_nothing_is_created(synced):
     with pytest.raises(ValidationError) as refused:
-        create_generation(scenes=THREE_SCENES, provider="replicate", model=WAN_I2V_FAST)
+        create_generation(
+            GenerationRequest(scenes=THREE_SCENES, provider="replicate", model=WAN_I2V_FAST)
+        )
 
     errors = refused.value.message_dict
     assert set(errors) == {"scenes.0.image", "scenes.2.image"}  # scene 2 continues scene 1
@@ -197,7 +207,9 @@ def test_a_scene_image_of_its_own_wins_over_the_reference(synced, reference_png,
     plan = [{**THREE_SCENES[0], "image": own}, THREE_SCENES[2]]
 
     generation = create_generation(
-        scenes=plan, provider="replicate", model=WAN_I2V_FAST, reference_image=reference_png
+        GenerationRequest(
+            scenes=plan, provider="replicate", model=WAN_I2V_FAST, reference_image=reference_png
+        )
     )
 
     first, second = scenes_of(generation)
@@ -210,7 +222,9 @@ def test_a_plan_above_the_cost_cap_is_refused_with_the_estimate_and_the_cap(sync
     settings.COHERENCE = {**settings.COHERENCE, "MAX_COST_USD": 0.10}
 
     with pytest.raises(ValidationError) as refused:
-        create_generation(scenes=THREE_SCENES, provider="replicate", model=MINIMAX_VIDEO_01)
+        create_generation(
+            GenerationRequest(scenes=THREE_SCENES, provider="replicate", model=MINIMAX_VIDEO_01)
+        )
 
     assert refused.value.message_dict["cost"] == [
         "The estimated cost is $1.50, above the cap of $0.10 per generation "
@@ -225,7 +239,7 @@ def test_a_schema_without_seed_makes_seed_applied_false_with_a_warning(server):
         call_command("sync_models", SEEDANCE_LITE, stdout=io.StringIO())
 
     generation = create_generation(
-        scenes=THREE_SCENES[:1], provider="replicate", model=SEEDANCE_LITE
+        GenerationRequest(scenes=THREE_SCENES[:1], provider="replicate", model=SEEDANCE_LITE)
     )
 
     generation.refresh_from_db()
@@ -241,7 +255,12 @@ def test_regenerating_keeps_the_start_images_and_never_sends_the_reported_versio
     from generations.services.reproduce import regenerate_generation
 
     source = create_generation(
-        scenes=THREE_SCENES, provider="replicate", model=WAN_I2V_FAST, reference_image=reference_png
+        GenerationRequest(
+            scenes=THREE_SCENES,
+            provider="replicate",
+            model=WAN_I2V_FAST,
+            reference_image=reference_png,
+        )
     )
     source.refresh_from_db()
 

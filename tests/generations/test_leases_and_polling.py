@@ -14,6 +14,7 @@ from generations.lifecycle import leases, poll_schedule, poller, reconciler, sta
 from generations.lifecycle.reconciler import reconcile
 from generations.models import Generation, Scene
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from pipeline.providers.registry import SEEDANCE_LITE
 from tests.doubles.replicate_server import ReplicateServer
 from tests.providers import polled_replicate
@@ -30,7 +31,7 @@ def server(settings, media_root) -> Iterator[ReplicateServer]:
 
 
 def started(scenes: list[dict], **kwargs) -> Generation:
-    generation = create_generation(scenes=scenes, enqueue=False, **kwargs)
+    generation = create_generation(GenerationRequest(scenes=scenes, **kwargs), enqueue=False)
     start.start_generation(generation_id=generation.pk)
     return generation
 
@@ -133,7 +134,7 @@ def test_long_predictions_are_looked_at_less_often(settings):
 
 
 def test_a_live_stitch_is_left_alone_and_a_dead_one_is_done_again(plan, media_root):
-    generation = create_generation(scenes=plan[:1])
+    generation = create_generation(GenerationRequest(scenes=plan[:1]))
     Generation.objects.filter(pk=generation.pk).update(
         status=Generation.Status.STITCHING, claimed_by="w", lease_expires_at=leases.lease_until()
     )

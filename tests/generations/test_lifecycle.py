@@ -9,6 +9,7 @@ from generations.lifecycle import failure, start, submit
 from generations.lifecycle.outcome import GenerationStateError
 from generations.models import Generation, Scene
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from pipeline import media
 from pipeline.providers.base import ProviderError
 
@@ -16,7 +17,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 
 def run(plan, **kwargs) -> Generation:
-    generation = create_generation(scenes=plan, **kwargs)  # runs inline: sync mode + on_commit
+    generation = create_generation(
+        GenerationRequest(scenes=plan, **kwargs)
+    )  # runs inline: sync mode + on_commit
     generation.refresh_from_db()
     return generation
 
@@ -157,7 +160,7 @@ def _lose_first_outputs(generation, media_root, *fields):
 
 
 def test_a_lost_latent_falls_back_to_the_last_frame_and_says_why(plan, media_root):
-    generation = create_generation(scenes=plan, enqueue=False)
+    generation = create_generation(GenerationRequest(scenes=plan), enqueue=False)
     first, second = _lose_first_outputs(generation, media_root, "final_latent")
     submit.run_scene(scene_id=second.pk)
     second.refresh_from_db()
@@ -177,7 +180,7 @@ def test_a_lost_latent_falls_back_to_the_last_frame_and_says_why(plan, media_roo
 def test_a_predecessor_that_left_nothing_stops_the_chain_instead_of_submitting_blind(
     plan, media_root
 ):
-    generation = create_generation(scenes=plan, enqueue=False)
+    generation = create_generation(GenerationRequest(scenes=plan), enqueue=False)
     _, second = _lose_first_outputs(generation, media_root, "final_latent", "last_frame")
     submit.run_scene(scene_id=second.pk)
     second.refresh_from_db()
@@ -189,7 +192,7 @@ def test_a_predecessor_that_left_nothing_stops_the_chain_instead_of_submitting_b
 
 
 def test_cancel_stops_new_submissions(plan, media_root):
-    generation = create_generation(scenes=plan, enqueue=False)
+    generation = create_generation(GenerationRequest(scenes=plan), enqueue=False)
     start.start_generation(generation_id=generation.pk)
     assert failure.stop_generation(generation_id=generation.pk) is True
     generation.refresh_from_db()

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from generations.media import storage
 from generations.models import Generation, Scene
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from pipeline import media
 from pipeline.providers import reset_providers
 from pipeline.providers.registry import SEEDANCE_LITE
@@ -43,7 +44,7 @@ def client_for(user) -> APIClient:
 def test_a_generation_on_the_bucket_stores_every_file_there_and_nothing_under_media_root(
     s3_media, media_root, plan, user
 ):
-    generation = create_generation(scenes=plan, owner=user)
+    generation = create_generation(GenerationRequest(scenes=plan), owner=user)
     generation.refresh_from_db()
     assert generation.status == Generation.Status.SUCCEEDED, generation.error
 
@@ -62,7 +63,7 @@ def test_the_owner_gets_the_video_through_a_signed_url_and_nobody_else_does(
     s3_media, plan, user, django_user_model, tmp_path
 ):
     other = django_user_model.objects.create_user(username="mallory", password="pw-m-123")
-    generation = create_generation(scenes=plan[:1], owner=user)
+    generation = create_generation(GenerationRequest(scenes=plan[:1]), owner=user)
     name = Generation.objects.get(pk=generation.pk).video.name
     path = f"/api/generations/{generation.pk}/video"
 
@@ -83,7 +84,7 @@ def test_the_owner_gets_the_video_through_a_signed_url_and_nobody_else_does(
 
 
 def test_signed_urls_only_where_the_storage_can_sign(s3_bucket, settings, plan, media_root):
-    generation = create_generation(scenes=plan[:1])
+    generation = create_generation(GenerationRequest(scenes=plan[:1]))
     local = Generation.objects.get(pk=generation.pk).video
     assert storage.signed_url(local) is None  # the filesystem: Django serves the bytes
     settings.STORAGES = s3_bucket.storages
@@ -93,7 +94,7 @@ def test_signed_urls_only_where_the_storage_can_sign(s3_bucket, settings, plan, 
 
 
 def test_a_losing_completer_removes_only_its_own_files(s3_media, plan):
-    generation = create_generation(scenes=plan[:1])
+    generation = create_generation(GenerationRequest(scenes=plan[:1]))
     scene = Scene.objects.get(generation=generation)
     winner = scene.clip.name
     extra = storage.save_file(winner, Path(__file__))  # the name is taken: a suffixed one
@@ -117,7 +118,9 @@ def hosted(settings, media_root):
 def test_a_hosted_generation_streams_its_outputs_into_the_bucket(
     s3_media, hosted, plan, media_root
 ):
-    generation = create_generation(scenes=plan, provider="replicate", model=SEEDANCE_LITE)
+    generation = create_generation(
+        GenerationRequest(scenes=plan, provider="replicate", model=SEEDANCE_LITE)
+    )
     generation.refresh_from_db()
     assert generation.status == Generation.Status.SUCCEEDED, generation.error
     assert set(stored_names(generation)) <= set(s3_media.object_keys())
@@ -126,7 +129,9 @@ def test_a_hosted_generation_streams_its_outputs_into_the_bucket(
 
 def test_a_hosted_output_over_the_size_cap_fails_the_scene_readably(hosted, settings, plan):
     settings.COHERENCE = {**settings.COHERENCE, "MAX_OUTPUT_BYTES": 1000}
-    generation = create_generation(scenes=plan[:1], provider="replicate", model=SEEDANCE_LITE)
+    generation = create_generation(
+        GenerationRequest(scenes=plan[:1], provider="replicate", model=SEEDANCE_LITE)
+    )
     generation.refresh_from_db()
     assert generation.status == Generation.Status.FAILED
     assert "over the 1000-byte cap (COHERENCE_MAX_OUTPUT_BYTES)" in generation.error

@@ -10,6 +10,7 @@ from generations.lifecycle import failure, start, submit
 from generations.lifecycle.reconciler import reconcile
 from generations.models import Generation, Scene
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from pipeline import media
 from pipeline.providers.registry import MINIMAX_VIDEO_01, SEEDANCE_LITE
 from tests.doubles.replicate_server import ReplicateServer
@@ -18,7 +19,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 
 def run(plan, model=SEEDANCE_LITE, **kwargs) -> Generation:
-    generation = create_generation(scenes=plan, provider="replicate", model=model, **kwargs)
+    generation = create_generation(
+        GenerationRequest(scenes=plan, provider="replicate", model=model, **kwargs)
+    )
     generation.refresh_from_db()
     return generation
 
@@ -113,7 +116,9 @@ def test_a_model_that_cannot_continue_is_refused_at_creation(server, plan, setti
         "EXTRA_MODELS": {"acme/text-only": {"provider": "replicate", "seed_input": "seed"}},
     }
     with pytest.raises(ValidationError) as info:
-        create_generation(scenes=plan, provider="replicate", model="acme/text-only")
+        create_generation(
+            GenerationRequest(scenes=plan, provider="replicate", model="acme/text-only")
+        )
     assert "cannot continue" in info.value.message_dict["model"][0]
     assert Generation.objects.count() == 0
 
@@ -122,7 +127,7 @@ def submit_one_slow_scene(server, plan) -> Scene:
     """A one-scene hosted generation, started and submitted; its prediction runs for 5 s."""
     server.latency = 5.0
     generation = create_generation(
-        scenes=plan[:1], provider="replicate", model=SEEDANCE_LITE, enqueue=False
+        GenerationRequest(scenes=plan[:1], provider="replicate", model=SEEDANCE_LITE), enqueue=False
     )
     start.start_generation(generation_id=generation.pk)
     scene = generation.scenes.get()

@@ -17,6 +17,7 @@ from generations import tasks
 from generations.lifecycle import leases, start, submit
 from generations.models import Generation, Scene
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from pipeline import media
 from pipeline.providers.local import LocalProvider
 
@@ -24,7 +25,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 
 def started(scenes: list[dict]) -> Generation:
-    generation = create_generation(scenes=scenes, enqueue=False)
+    generation = create_generation(GenerationRequest(scenes=scenes), enqueue=False)
     start.start_generation(generation_id=generation.pk)
     return generation
 
@@ -92,7 +93,7 @@ def test_the_start_task_runs_the_first_chain_itself_and_queues_the_other_heads(
 ):
     # A cluster's worker (not sync mode), with the real ORM broker and no cluster to drain it.
     monkeypatch.setattr(Conf, "SYNC", False)
-    generation = create_generation(scenes=plan, enqueue=False)
+    generation = create_generation(GenerationRequest(scenes=plan), enqueue=False)
     tasks.start_generation_task(str(generation.pk))
     statuses = list(generation.scenes.order_by("index").values_list("status", flat=True))
     assert statuses == [Scene.Status.SUCCEEDED] * 2 + [Scene.Status.PENDING] * 2

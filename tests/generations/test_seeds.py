@@ -6,6 +6,7 @@ from django.db import connection
 from generations.lifecycle import seeds
 from generations.models import SEED_MAX, Generation
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from pipeline.seeds import generate_seed, scene_seed
 
 
@@ -17,7 +18,7 @@ def test_generated_seeds_are_in_range_and_vary():
 
 @pytest.mark.django_db
 def test_the_same_generation_gets_the_same_seed_on_every_call(plan):
-    generation = create_generation(scenes=plan, enqueue=False)
+    generation = create_generation(GenerationRequest(scenes=plan), enqueue=False)
     first = seeds.ensure_generation_seed(generation_id=generation.pk)
     assert first is not None
     assert seeds.ensure_generation_seed(generation_id=generation.pk) == first
@@ -27,14 +28,14 @@ def test_the_same_generation_gets_the_same_seed_on_every_call(plan):
 
 @pytest.mark.django_db
 def test_a_supplied_seed_is_kept(plan):
-    generation = create_generation(scenes=plan, seed=42, enqueue=False)
+    generation = create_generation(GenerationRequest(scenes=plan, seed=42), enqueue=False)
     assert seeds.ensure_generation_seed(generation_id=generation.pk) == 42
 
 
 @pytest.mark.django_db
 def test_seed_control_off_draws_nothing(plan):
     generation = create_generation(
-        scenes=plan, coherence_settings={"seed_control": False}, enqueue=False
+        GenerationRequest(scenes=plan, coherence_settings={"seed_control": False}), enqueue=False
     )
     assert seeds.ensure_generation_seed(generation_id=generation.pk) is None
     generation.refresh_from_db()
@@ -57,7 +58,7 @@ def test_no_base_seed_means_no_scene_seed():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_callers_on_two_connections_store_one_seed(plan, monkeypatch):
-    generation = create_generation(scenes=plan, enqueue=False)
+    generation = create_generation(GenerationRequest(scenes=plan), enqueue=False)
     draws = iter([111, 222])
     lock = threading.Lock()
 

@@ -4,12 +4,13 @@ from django.core.exceptions import ValidationError
 from generations.models import SEED_MAX, Generation, Scene
 from generations.services.create import create_generation
 from generations.services.reproduce import regenerate_generation
+from generations.services.request import GenerationRequest
 
 pytestmark = pytest.mark.django_db
 
 
-def make(plan, **kwargs):
-    return create_generation(scenes=plan, enqueue=False, **kwargs)
+def make(plan, owner=None, **kwargs):
+    return create_generation(GenerationRequest(scenes=plan, **kwargs), owner=owner, enqueue=False)
 
 
 def test_create_stores_the_generation_and_its_scenes_in_order(plan, user):

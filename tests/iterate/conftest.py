@@ -9,6 +9,7 @@ import pytest
 from coherence_project.conf import config
 from generations.models import Generation
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from pipeline.providers import reset_providers
 
 
@@ -38,7 +39,7 @@ def clip_bytes(scene) -> bytes:
 
 @pytest.fixture
 def original(plan, media_root, no_task_failures, user) -> Generation:
-    generation = create_generation(scenes=plan, title="Fox and lake", owner=user)
+    generation = create_generation(GenerationRequest(scenes=plan, title="Fox and lake"), owner=user)
     generation.refresh_from_db()
     assert generation.status == Generation.Status.SUCCEEDED, generation.error
     return generation

@@ -7,6 +7,7 @@ import pytest
 from generations.iterate.variations import create_with_variations
 from generations.models import Generation
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from tests.api.conftest import client_for, detail_url
 from tests.iterate.conftest import clip_bytes, predictions
 
@@ -108,7 +109,7 @@ def test_preview_then_finalize(api, plan, media_root):
 
 @pytest.fixture
 def preview(user, plan, media_root) -> Generation:
-    generation = create_generation(scenes=plan, quality="preview", owner=user)
+    generation = create_generation(GenerationRequest(scenes=plan, quality="preview"), owner=user)
     generation.refresh_from_db()
     assert generation.status == Generation.Status.SUCCEEDED, generation.error
     return generation
@@ -196,7 +197,9 @@ def test_an_idempotent_create_with_variations_makes_them_once(api, plan, media_r
 
 
 def test_choosing_an_unfinished_variation_is_a_409(api, plan, user):
-    parent = create_with_variations(variations=2, scenes=plan, owner=user, enqueue=False)
+    parent = create_with_variations(
+        GenerationRequest(variations=2, scenes=plan), owner=user, enqueue=False
+    )
     response = api.post(detail_url(parent, "variations/1/choose"))
     assert response.status_code == 409
     assert "choose it once it has finished" in response.json()["detail"]
@@ -207,9 +210,9 @@ def test_variations_and_choosing_count_against_the_active_cap(api, plan, user, s
     too_many = api.post("/api/generations/", {"scenes": plan, "variations": 4}, format="json")
     assert too_many.status_code == 429  # four variations need four places; nothing is stored
     assert Generation.objects.count() == 0
-    parent = create_with_variations(variations=2, scenes=plan, owner=user)
+    parent = create_with_variations(GenerationRequest(variations=2, scenes=plan), owner=user)
     for _ in range(3):  # the owner fills the cap with other work
-        create_generation(scenes=plan, owner=user, enqueue=False)
+        create_generation(GenerationRequest(scenes=plan), owner=user, enqueue=False)
     response = api.post(detail_url(parent, "variations/1/choose"))
     assert response.status_code == 429
     parent.refresh_from_db()

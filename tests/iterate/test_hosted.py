@@ -8,6 +8,7 @@ import pytest
 from generations.iterate.rerender import rerender_scene
 from generations.models import Generation
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from pipeline.providers.registry import SEEDANCE_LITE
 from tests.iterate.conftest import clip_bytes
 
@@ -19,7 +20,9 @@ def created(server) -> int:
 
 
 def test_rerendering_scene_3_on_a_hosted_model_sends_two_predictions(server, plan):
-    original = create_generation(scenes=plan, provider="replicate", model=SEEDANCE_LITE)
+    original = create_generation(
+        GenerationRequest(scenes=plan, provider="replicate", model=SEEDANCE_LITE)
+    )
     original.refresh_from_db()
     assert original.status == Generation.Status.SUCCEEDED, original.error
     before = created(server)
@@ -39,10 +42,12 @@ def test_rerendering_scene_3_on_a_hosted_model_sends_two_predictions(server, pla
 
 def test_a_hosted_preview_asks_for_the_cheapest_resolution_and_duration(server, plan):
     preview = create_generation(
-        scenes=[dict(s, duration=5.0) for s in plan],
-        provider="replicate",
-        model=SEEDANCE_LITE,
-        quality="preview",
+        GenerationRequest(
+            scenes=[dict(s, duration=5.0) for s in plan],
+            provider="replicate",
+            model=SEEDANCE_LITE,
+            quality="preview",
+        )
     )
     preview.refresh_from_db()
     assert preview.status == Generation.Status.SUCCEEDED, preview.error

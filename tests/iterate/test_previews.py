@@ -14,6 +14,7 @@ from generations.lifecycle.engine import get_model
 from generations.models import Generation
 from generations.services.create import create_generation
 from generations.services.delete import delete_generation
+from generations.services.request import GenerationRequest
 from pipeline import media, previews
 from pipeline.providers.registry import KLING_V21, LOCAL_MODEL, SEEDANCE_LITE
 from tests.iterate.conftest import predictions
@@ -23,7 +24,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 @pytest.fixture
 def preview(plan, media_root, user) -> Generation:
-    generation = create_generation(scenes=plan, quality="preview", owner=user)
+    generation = create_generation(GenerationRequest(scenes=plan, quality="preview"), owner=user)
     generation.refresh_from_db()
     assert generation.status == Generation.Status.SUCCEEDED, generation.error
     return generation

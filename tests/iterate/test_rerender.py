@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from generations.iterate.rerender import plan_rerender, rerender_scene
 from generations.models import Generation, Scene
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from pipeline import media
 from tests.iterate.conftest import clip_bytes, predictions
 
@@ -94,7 +95,9 @@ def test_a_scene_without_a_finished_render_cannot_be_reused(original):
 
 
 def test_without_latent_reuse_only_the_scene_itself_renders(plan, media_root):
-    source = create_generation(scenes=plan, coherence_settings={"latent_reuse": False})
+    source = create_generation(
+        GenerationRequest(scenes=plan, coherence_settings={"latent_reuse": False})
+    )
     source.refresh_from_db()
     before = predictions()
     new = rerender_scene(source=source, number=3, seed=None)  # and a fresh seed for it
@@ -107,7 +110,7 @@ def test_without_latent_reuse_only_the_scene_itself_renders(plan, media_root):
 
 
 def test_a_preview_rerenders_as_a_preview(plan, media_root):
-    preview = create_generation(scenes=plan, quality="preview")
+    preview = create_generation(GenerationRequest(scenes=plan, quality="preview"))
     preview.refresh_from_db()
     new = rerender_scene(source=preview, number=2, duration=3.0)
     new.refresh_from_db()

@@ -11,6 +11,7 @@ from django.contrib.admin import helpers
 from generations.iterate.variations import create_with_variations, measured, ranked_variations
 from generations.models import Generation
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from tests.iterate.conftest import predictions
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_task_failures")]
@@ -26,7 +27,7 @@ def staff_client(client, staff_user):
 
 @pytest.fixture
 def parent(plan, media_root, staff_user) -> Generation:
-    return create_with_variations(variations=3, scenes=plan, owner=staff_user)
+    return create_with_variations(GenerationRequest(variations=3, scenes=plan), owner=staff_user)
 
 
 def ranks_on_page(html: str) -> list[int]:
@@ -83,7 +84,7 @@ def test_the_rerender_action_shows_a_form_then_rerenders(staff_client, original,
 
 
 def test_the_finalize_action(staff_client, plan, media_root):
-    preview = create_generation(scenes=plan, quality="preview")
+    preview = create_generation(GenerationRequest(scenes=plan, quality="preview"))
     selected = {"action": "finalize_previews", helpers.ACTION_CHECKBOX_NAME: [str(preview.pk)]}
     page = staff_client.post(CHANGELIST, selected, follow=True)
     assert b"Finalizing" in page.content

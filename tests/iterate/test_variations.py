@@ -17,6 +17,7 @@ from generations.iterate.variations import (
 )
 from generations.models import Generation
 from generations.services.cancel import cancel_generation
+from generations.services.request import GenerationRequest
 from pipeline import media
 from tests.iterate.conftest import clip_bytes, predictions
 
@@ -25,7 +26,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 @pytest.fixture
 def parent(plan, media_root, user) -> Generation:
-    return create_with_variations(variations=3, scenes=plan, title="Fox", owner=user)
+    return create_with_variations(
+        GenerationRequest(variations=3, scenes=plan, title="Fox"), owner=user
+    )
 
 
 def test_variations_render_the_first_scene_with_distinct_seeds(parent, media_root):
@@ -75,7 +78,9 @@ def test_choosing_starts_the_full_plan_and_reuses_the_chosen_render(parent, medi
 
 
 def test_plan_scope_renders_previews_of_the_whole_plan(plan, media_root, user):
-    parent = create_with_variations(variations=2, variations_scope="plan", scenes=plan, owner=user)
+    parent = create_with_variations(
+        GenerationRequest(variations=2, variations_scope="plan", scenes=plan), owner=user
+    )
     for variation in parent.variations.all():
         assert (variation.quality, variation.scenes.count()) == ("preview", 4)
         assert variation.status == Generation.Status.SUCCEEDED, variation.error
@@ -98,19 +103,19 @@ def test_plan_scope_renders_previews_of_the_whole_plan(plan, media_root, user):
 )
 def test_bad_variation_requests_are_refused(plan, fields, key):
     with pytest.raises(ValidationError) as caught:
-        create_with_variations(scenes=plan, enqueue=False, **fields)
+        create_with_variations(GenerationRequest(scenes=plan, **fields), enqueue=False)
     assert key in caught.value.message_dict
     assert not Generation.objects.exists()
 
 
 def test_an_unknown_variation_cannot_be_chosen(plan):
-    parent = create_with_variations(variations=2, scenes=plan, enqueue=False)
+    parent = create_with_variations(GenerationRequest(variations=2, scenes=plan), enqueue=False)
     with pytest.raises(NoSuchVariation):
         choose_variation(parent=parent, number=3)
 
 
 def test_canceling_the_parent_cancels_its_unfinished_variations(plan):
-    parent = create_with_variations(variations=2, scenes=plan, enqueue=False)
+    parent = create_with_variations(GenerationRequest(variations=2, scenes=plan), enqueue=False)
     assert cancel_generation(generation=parent) is True
     statuses = set(parent.variations.values_list("status", flat=True))
     assert statuses == {Generation.Status.CANCELED}
@@ -119,7 +124,7 @@ def test_canceling_the_parent_cancels_its_unfinished_variations(plan):
 
 
 def test_an_unfinished_variation_cannot_be_chosen_yet(plan):
-    parent = create_with_variations(variations=2, scenes=plan, enqueue=False)
+    parent = create_with_variations(GenerationRequest(variations=2, scenes=plan), enqueue=False)
     with pytest.raises(VariationStateError, match="choose it once it has finished"):
         choose_variation(parent=parent, number=1)
     parent.refresh_from_db()
@@ -127,7 +132,7 @@ def test_an_unfinished_variation_cannot_be_chosen_yet(plan):
 
 
 def test_a_one_scene_plan_is_finished_by_its_chosen_variation_alone(plan, media_root):
-    parent = create_with_variations(variations=2, scenes=plan[:1])
+    parent = create_with_variations(GenerationRequest(variations=2, scenes=plan[:1]))
     before = predictions()
     chosen = choose_variation(parent=parent, number=2)
     chosen.refresh_from_db()

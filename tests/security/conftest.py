@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from generations.models import Generation, Scene
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from tests.api.conftest import client_for
 
 PERMISSIONS = {
@@ -69,7 +70,9 @@ def clients(roles) -> dict[str, APIClient]:
 
 def stored_generation(owner, plan, *, payload: bytes, status=Generation.Status.SUCCEEDED):
     """A generation whose video and scene files exist in the media storage."""
-    generation = create_generation(scenes=plan, owner=owner, title="stored", enqueue=False)
+    generation = create_generation(
+        GenerationRequest(scenes=plan, title="stored"), owner=owner, enqueue=False
+    )
     generation.video.save("video.mp4", ContentFile(payload + b"-video"), save=False)
     generation.status = status
     generation.save()

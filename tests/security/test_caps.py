@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from generations.models import Generation
 from generations.services.create import create_generation
 from generations.services.limits import ActiveLimitReached, check_active_limit
+from generations.services.request import GenerationRequest
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +18,10 @@ SCENE = {"prompt": "a fox", "duration": 1.0}
 
 
 def queue_up(owner, count: int) -> list[Generation]:
-    return [create_generation(scenes=[SCENE], owner=owner, enqueue=False) for _ in range(count)]
+    return [
+        create_generation(GenerationRequest(scenes=[SCENE]), owner=owner, enqueue=False)
+        for _ in range(count)
+    ]
 
 
 def test_the_sixth_unfinished_generation_is_a_429_naming_the_limit(api, user):
@@ -87,7 +91,7 @@ def test_the_count_takes_a_lock_on_the_owner_row(user, django_assert_num_queries
 def test_the_cap_refusal_is_a_validation_error_for_commands_and_the_admin(user):
     queue_up(user, 5)
     with pytest.raises(ActiveLimitReached) as refused:
-        create_generation(scenes=[SCENE], owner=user, enqueue=False)
+        create_generation(GenerationRequest(scenes=[SCENE]), owner=user, enqueue=False)
     assert isinstance(refused.value, ValidationError)
     assert "COHERENCE_MAX_ACTIVE_PER_USER" in refused.value.message_dict["owner"][0]
 

@@ -19,6 +19,7 @@ from generations.lifecycle.engine import get_provider
 from generations.media.cleanup import media_storage, sweep
 from generations.models import Generation, Scene
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from pipeline.providers.registry import LOCAL_PROVIDER
 from tests.security.conftest import stored_generation
 
@@ -212,7 +213,7 @@ def test_a_bad_min_age_is_one_readable_line():
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("no_task_failures")
 def test_local_scratch_is_removed_when_each_scene_completes(user, plan, media_root):
-    generation = create_generation(scenes=plan, owner=user)
+    generation = create_generation(GenerationRequest(scenes=plan), owner=user)
     generation.refresh_from_db()
     assert generation.status == Generation.Status.SUCCEEDED
     scratch = Path(get_provider(LOCAL_PROVIDER).root)
@@ -230,7 +231,7 @@ def test_admin_delete_of_an_unfinished_generation_cancels_it_first(
     def status_when_deleted(sender, instance, **kwargs):
         seen.append(Generation.objects.values_list("status", flat=True).get(pk=instance.pk))
 
-    running = create_generation(scenes=plan[:1], enqueue=False)
+    running = create_generation(GenerationRequest(scenes=plan[:1]), enqueue=False)
     Generation.objects.filter(pk=running.pk).update(status=Generation.Status.RUNNING)
     client.force_login(staff_user)
     pre_delete.connect(status_when_deleted, sender=Generation)

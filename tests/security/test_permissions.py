@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from generations.models import Generation
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +42,9 @@ ACTIONS = ("view", "cancel", "regenerate", "delete")
 
 def target(owner, plan, action: str) -> Generation:
     """Cancel needs an unfinished generation, delete a finished one."""
-    generation = create_generation(scenes=plan, owner=owner, seed=7, enqueue=False)
+    generation = create_generation(
+        GenerationRequest(scenes=plan, seed=7), owner=owner, enqueue=False
+    )
     if action == "delete":
         Generation.objects.filter(pk=generation.pk).update(status=Generation.Status.CANCELED)
     return Generation.objects.get(pk=generation.pk)
@@ -73,8 +76,10 @@ def test_role_by_action_matrix_in_the_api(clients, roles, plan, role, action):
 
 @pytest.mark.parametrize("role", ROLES[1:])
 def test_the_list_shows_others_generations_only_with_view_permission(clients, roles, plan, role):
-    mine = create_generation(scenes=plan[:1], owner=roles["owner"], enqueue=False)
-    own = create_generation(scenes=plan[:1], owner=roles[role], enqueue=False)
+    mine = create_generation(
+        GenerationRequest(scenes=plan[:1]), owner=roles["owner"], enqueue=False
+    )
+    own = create_generation(GenerationRequest(scenes=plan[:1]), owner=roles[role], enqueue=False)
     listed = {g["id"] for g in clients[role].get("/api/generations/").json()["results"]}
     sees_all = MATRIX[role][0] == 200
     assert (str(mine.pk) in listed) == sees_all
@@ -83,13 +88,17 @@ def test_the_list_shows_others_generations_only_with_view_permission(clients, ro
 
 @pytest.mark.parametrize("role", ROLES[1:])
 def test_the_seed_lookup_follows_the_same_rule(clients, roles, plan, role):
-    create_generation(scenes=plan[:1], owner=roles["owner"], seed=99, enqueue=False)
+    create_generation(
+        GenerationRequest(scenes=plan[:1], seed=99), owner=roles["owner"], enqueue=False
+    )
     found = clients[role].get("/api/seeds/99/").json()["results"]
     assert bool(found) == (MATRIX[role][0] == 200)
 
 
 def test_deleting_an_unfinished_generation_asks_to_cancel_first(api, roles, plan):
-    generation = create_generation(scenes=plan[:1], owner=roles["owner"], enqueue=False)
+    generation = create_generation(
+        GenerationRequest(scenes=plan[:1]), owner=roles["owner"], enqueue=False
+    )
     response = api.delete(f"/api/generations/{generation.pk}/")
     assert response.status_code == 409
     assert "cancel it" in response.json()["detail"]
@@ -118,7 +127,9 @@ CHANGELIST = "/admin/generations/generation/"
     ],
 )
 def test_admin_list_and_cancel_action(client, roles, plan, role, list_code, may_cancel):
-    generation = create_generation(scenes=plan[:1], owner=roles["owner"], enqueue=False)
+    generation = create_generation(
+        GenerationRequest(scenes=plan[:1]), owner=roles["owner"], enqueue=False
+    )
     staff = admin_client(client, roles[role])
     assert staff.get(CHANGELIST).status_code == list_code
     staff.post(
@@ -133,7 +144,9 @@ def test_admin_list_and_cancel_action(client, roles, plan, role, list_code, may_
 @pytest.mark.parametrize("action", ["regenerate_same_seed", "regenerate_new_seed"])
 @pytest.mark.parametrize(("role", "allowed"), [("staff_view", False), ("staff_change", True)])
 def test_admin_regenerate_needs_change_permission(client, roles, plan, action, role, allowed):
-    source = create_generation(scenes=plan[:1], owner=roles["owner"], seed=5, enqueue=False)
+    source = create_generation(
+        GenerationRequest(scenes=plan[:1], seed=5), owner=roles["owner"], enqueue=False
+    )
     admin_client(client, roles[role]).post(
         CHANGELIST, {"action": action, "_selected_action": [str(source.pk)], "index": 0}
     )
@@ -142,7 +155,9 @@ def test_admin_regenerate_needs_change_permission(client, roles, plan, action, r
 
 @pytest.mark.parametrize(("role", "allowed"), [("staff_view", False), ("staff_delete", True)])
 def test_admin_delete_needs_delete_permission(client, roles, plan, role, allowed):
-    generation = create_generation(scenes=plan[:1], owner=roles["owner"], enqueue=False)
+    generation = create_generation(
+        GenerationRequest(scenes=plan[:1]), owner=roles["owner"], enqueue=False
+    )
     staff = admin_client(client, roles[role])
     staff.post(f"{CHANGELIST}{generation.pk}/delete/", {"post": "yes"})
     assert Generation.objects.filter(pk=generation.pk).exists() != allowed
@@ -155,7 +170,9 @@ def test_admin_delete_needs_delete_permission(client, roles, plan, role, allowed
 def test_the_staff_page_shows_others_prompts_only_with_view_permission(
     client, roles, plan, role, expected
 ):
-    generation = create_generation(scenes=plan[:1], owner=roles["owner"], enqueue=False)
+    generation = create_generation(
+        GenerationRequest(scenes=plan[:1]), owner=roles["owner"], enqueue=False
+    )
     staff = admin_client(client, roles[role])
     page = staff.get(reverse("generations:detail", args=[generation.pk]))
     progress = staff.get(reverse("generations:progress", args=[generation.pk]))
@@ -164,13 +181,17 @@ def test_the_staff_page_shows_others_prompts_only_with_view_permission(
 
 
 def test_staff_without_permission_still_see_their_own_generation_page(client, roles, plan):
-    own = create_generation(scenes=plan[:1], owner=roles["staff_none"], enqueue=False)
+    own = create_generation(
+        GenerationRequest(scenes=plan[:1]), owner=roles["staff_none"], enqueue=False
+    )
     staff = admin_client(client, roles["staff_none"])
     assert staff.get(reverse("generations:detail", args=[own.pk])).status_code == 200
 
 
 def test_the_admin_seed_lookup_is_scoped_too(client, roles, plan):
-    create_generation(scenes=plan[:1], owner=roles["owner"], seed=4242, enqueue=False)
+    create_generation(
+        GenerationRequest(scenes=plan[:1], seed=4242), owner=roles["owner"], enqueue=False
+    )
     lookup = reverse("admin:generations_generation_seed_lookup")
     assert admin_client(client, roles["staff_none"]).get(lookup, {"seed": 4242}).status_code == 403
 
@@ -206,7 +227,9 @@ def test_the_local_model_needs_no_permission(api):
 def test_regenerating_a_hosted_generation_needs_the_permission_of_who_asks(clients, roles):
     grant_hosted(roles["owner"])
     source = create_generation(
-        scenes=HOSTED["scenes"], provider="replicate", owner=roles["owner"], seed=3, enqueue=False
+        GenerationRequest(scenes=HOSTED["scenes"], provider="replicate", seed=3),
+        owner=roles["owner"],
+        enqueue=False,
     )
     # staff_change may regenerate others' generations, but not spend on hosted models
     refused = clients["staff_change"].post(
@@ -221,7 +244,9 @@ def test_regenerating_a_hosted_generation_needs_the_permission_of_who_asks(clien
 def test_admin_regenerate_of_a_hosted_generation_needs_the_permission(client, roles):
     grant_hosted(roles["owner"])
     source = create_generation(
-        scenes=HOSTED["scenes"], provider="replicate", owner=roles["owner"], seed=3, enqueue=False
+        GenerationRequest(scenes=HOSTED["scenes"], provider="replicate", seed=3),
+        owner=roles["owner"],
+        enqueue=False,
     )
     response = admin_client(client, roles["staff_change"]).post(
         CHANGELIST,

@@ -10,13 +10,14 @@ from django.db import connections
 
 from generations.models import Generation
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from tests.system import require_program
 
 
 @pytest.fixture
 def finished(plan, media_root, no_task_failures) -> Generation:
     """A 4-scene generation that ran to the end (sync mode: it runs inline on commit)."""
-    generation = create_generation(scenes=plan, title="Fox and lake")
+    generation = create_generation(GenerationRequest(scenes=plan, title="Fox and lake"))
     generation.refresh_from_db()
     assert generation.status == Generation.Status.SUCCEEDED, generation.error
     return generation
@@ -25,7 +26,7 @@ def finished(plan, media_root, no_task_failures) -> Generation:
 @pytest.fixture
 def queued(plan) -> Generation:
     """A generation nobody has started (not enqueued), so it has no seed yet."""
-    return create_generation(scenes=plan, title="Waiting", enqueue=False)
+    return create_generation(GenerationRequest(scenes=plan, title="Waiting"), enqueue=False)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from generations.models import SEED_MAX, Generation, Scene
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,9 +21,9 @@ def change_url(generation: Generation) -> str:
     return reverse("admin:generations_generation_change", args=[generation.pk])
 
 
-def stored(plan, **kwargs) -> Generation:
+def stored(plan, owner=None, **kwargs) -> Generation:
     """A generation stored but not run: cheap, for list/search/filter tests."""
-    return create_generation(scenes=plan, enqueue=False, **kwargs)
+    return create_generation(GenerationRequest(scenes=plan, **kwargs), owner=owner, enqueue=False)
 
 
 def listed(response) -> set[Generation]:
@@ -176,7 +177,9 @@ def test_a_seed_the_model_did_not_apply_is_flagged_with_its_note(staff_client, f
 
 def test_the_change_page_links_the_source_and_its_regenerations(staff_client, plan):
     source = stored(plan, title="Original")
-    copy = create_generation(scenes=plan, title="Copy", source_generation=source, enqueue=False)
+    copy = create_generation(
+        GenerationRequest(scenes=plan, title="Copy", source_generation=source), enqueue=False
+    )
     assert change_url(copy) in staff_client.get(change_url(source)).content.decode()
     assert change_url(source) in staff_client.get(change_url(copy)).content.decode()
 

@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from generations.models import Generation
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -26,7 +27,7 @@ pytestmark = [
 def test_staff_regenerate_a_generation_found_by_seed_and_watch_it_play(
     browser, live_server, media_root, staff_user, plan, tmp_path
 ):
-    source = create_generation(scenes=plan, title="Fox and lake")
+    source = create_generation(GenerationRequest(scenes=plan, title="Fox and lake"))
     source.refresh_from_db()
     assert source.status == Generation.Status.SUCCEEDED, source.error
     seed = str(source.seed_value)

@@ -13,6 +13,7 @@ from django.core.management.base import CommandError
 
 from generations.models import SEED_MAX, Generation
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from pipeline import media
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_task_failures")]
@@ -264,7 +265,7 @@ def test_regenerate_refuses_a_seed_out_of_range(finished):
 
 def test_regenerate_refuses_a_seed_when_seed_control_is_off(plan, media_root):
     source = create_generation(
-        scenes=plan, coherence_settings={"seed_control": False}, enqueue=False
+        GenerationRequest(scenes=plan, coherence_settings={"seed_control": False}), enqueue=False
     )
     with pytest.raises(CommandError, match="seed: A seed was given but seed control is off"):
         run("regenerate_with_seed", str(source.pk), "--seed", "5")

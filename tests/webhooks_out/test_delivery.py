@@ -20,6 +20,7 @@ from standardwebhooks import Webhook
 from generations.lifecycle import failure, start, ticker
 from generations.models import ConsumerWebhookEvent, Generation
 from generations.services.create import create_generation
+from generations.services.request import GenerationRequest
 from generations.webhooks_out import addresses, delivery
 from generations.webhooks_out.delivery import deliver_due
 from generations.webhooks_out.signing import rotate_secret
@@ -38,7 +39,9 @@ def spec_signature(secret: str, headers: dict[str, str], body: str) -> str:
 
 
 def queued_with_webhook(user, plan, url, **extra) -> Generation:
-    return create_generation(scenes=plan[:1], owner=user, webhook=url, enqueue=False, **extra)
+    return create_generation(
+        GenerationRequest(scenes=plan[:1], webhook=url, **extra), owner=user, enqueue=False
+    )
 
 
 def no_connections(monkeypatch) -> list:

@@ -18,6 +18,7 @@ from generations.api.serializers.iterate import quality_field, variations_fields
 from generations.models import SEED_MAX
 from generations.services.plans import DEFAULT_MODELS, MAX_PROMPT_CHARACTERS
 from generations.services.render_settings import SEED_MODES
+from generations.services.request import API_FIELDS
 
 
 class SceneInputSerializer(serializers.Serializer):
@@ -104,20 +105,9 @@ class GenerationCreateSerializer(serializers.Serializer):
         help_text="Which events to send; omitted: all of them.",
     )
 
-    FIELDS = (
-        "title",
-        "scenes",
-        "coherence_settings",
-        "provider",
-        "model",
-        "seed",
-        "quality",
-        "variations",
-        "variations_scope",
-        "reference_image",
-        "webhook",
-        "webhook_events_filter",
-    )
+    # The body's fields are the request's (generations.services.request): one list, held to the
+    # declared fields above by tests/generations/test_request.py.
+    FIELDS = API_FIELDS
 
 
 # Part names besides `plan` and `reference_image`: a scene's start image, scenes.<index>.image.

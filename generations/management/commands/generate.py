@@ -18,9 +18,11 @@ from generations.management.commands._common import (
     describe,
     wait_for_result,
 )
+from generations.models import Generation
 from generations.services.create import create_generation
 from generations.services.limits import OPERATOR
 from generations.services.plans import PlanReview, review_plan
+from generations.services.request import FIRST_SCENE, GenerationRequest
 
 
 def read_plan(path: Path) -> dict[str, Any]:
@@ -54,8 +56,8 @@ def _image_value(value: Any, base: Path) -> Any:
         raise CommandError(f"Cannot read image {path}: {exc.strerror}", returncode=2) from None
 
 
-def plan_fields(options: dict[str, Any]) -> dict[str, Any]:
-    """The create_generation fields from a plan file and the command line."""
+def plan_request(options: dict[str, Any]) -> GenerationRequest:
+    """The request a plan file and the command line make (--preview, --variations included)."""
     plan = read_plan(options["plan"])
     settings_ = dict(plan.get("coherence_settings") or {})
     for flag, key, value in (
@@ -77,15 +79,18 @@ def plan_fields(options: dict[str, Any]) -> dict[str, Any]:
             for s in scenes
         ]
     reference = options["reference_image"] or plan.get("reference_image")
-    return {
-        "scenes": scenes,
-        "title": options["title"] or plan.get("title", ""),
-        "coherence_settings": settings_,
-        "provider": options["provider"] or plan.get("provider"),
-        "model": options["model"] or plan.get("model"),
-        "seed": options["seed"] if options["seed"] is not None else plan.get("seed"),
-        "reference_image": _image_value(str(reference), base) if reference else None,
-    }
+    return GenerationRequest(
+        scenes=scenes,
+        title=options["title"] or plan.get("title", ""),
+        coherence_settings=settings_,
+        provider=options["provider"] or plan.get("provider"),
+        model=options["model"] or plan.get("model"),
+        seed=options["seed"] if options["seed"] is not None else plan.get("seed"),
+        reference_image=_image_value(str(reference), base) if reference else None,
+        quality="preview" if options["preview"] else Generation.Quality.FULL,
+        variations=options["variations"],
+        variations_scope=options["variations_scope"] or FIRST_SCENE,
+    )
 
 
 class Command(BaseCommand):
@@ -138,26 +143,19 @@ class Command(BaseCommand):
         self.stdout.write("dry run: nothing was created")
 
     @staticmethod
-    def create(fields: dict[str, Any], options: dict[str, Any]) -> Any:
+    def create(request: GenerationRequest) -> Any:
         """A generation, a preview (--preview) or a parent with seed variations (--variations)."""
-        fields = {**fields, "actor": OPERATOR}
-        if options["preview"]:
-            fields["quality"] = "preview"
-        if options["variations"] is None:
-            return create_generation(**fields)
-        return create_with_variations(
-            **fields,
-            variations=options["variations"],
-            variations_scope=options["variations_scope"] or "first_scene",
-        )
+        if request.variations is None:
+            return create_generation(request, actor=OPERATOR)
+        return create_with_variations(request, actor=OPERATOR)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        fields = plan_fields(options)
+        request = plan_request(options)
         try:
             if options["dry_run"]:
-                self.print_estimate(review_plan(**fields))
+                self.print_estimate(review_plan(request))
                 return
-            generation = self.create(fields, options)
+            generation = self.create(request)
         except ValidationError as exc:
             # Exit 2 (a usage error): nothing was created, and no prediction exists.
             raise CommandError(f"Invalid plan: {describe(exc)}", returncode=2) from None
