@@ -49,10 +49,11 @@ def test_two_processes_finalizing_one_preview_make_one_generation(tmp_path):
         deployment.migrate()
         preview_id = deployment.query(
             "from generations.services.create import create_generation\n"
+            "from generations.services.request import GenerationRequest\n"
             "scenes = [{'prompt': 'a fox', 'duration': 1.0, 'continuous': False},\n"
             "          {'prompt': 'the fox runs', 'duration': 1.0, 'continuous': True}]\n"
-            "result = str(create_generation(scenes=scenes, quality='preview', seed=7,"
-            " enqueue=False).pk)"
+            "asked = GenerationRequest(scenes=scenes, quality='preview', seed=7)\n"
+            "result = str(create_generation(asked, enqueue=False).pk)"
         )
         gates = [tmp_path / "gate-a", tmp_path / "gate-b"]
         scripts = [

@@ -55,8 +55,10 @@ def create_owned(deployment: Deployment, plan: dict) -> str:
     code = (
         "from django.contrib.auth.models import User\n"
         "from generations.services.create import create_generation\n"
+        "from generations.services.request import GenerationRequest\n"
         "owner, _ = User.objects.get_or_create(username='owner')\n"
-        f"g = create_generation(scenes={plan['scenes']!r}, title={plan['title']!r}, owner=owner)\n"
+        f"asked = GenerationRequest(scenes={plan['scenes']!r}, title={plan['title']!r})\n"
+        "g = create_generation(asked, owner=owner)\n"
         "result = str(g.pk)"
     )
     return deployment.query(code)
