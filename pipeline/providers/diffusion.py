@@ -335,13 +335,7 @@ class DiffusersProvider(InProcessProvider):
             "num_inference_steps": plan.steps,
             "guidance_scale": plan.guidance,
         }
-        if request.seed is not None:
-            sent["seed"] = request.seed
-        if request.init_latent_path is not None:
-            sent["init_latent"] = f"sha256:{media.sha256_file(request.init_latent_path)}"
-        if request.init_image_path is not None:
-            sent["image"] = f"sha256:{media.sha256_file(request.init_image_path)}"
-        return sent
+        return {**sent, **self.seed_and_start(request)}
 
     def render(
         self, request: SceneRequest, out_dir: Path, progress: ProgressCallback | None

@@ -77,6 +77,19 @@ class InProcessProvider(ABC):
     ) -> Rendered:
         """Render ``request`` into ``out_dir``."""
 
+    @staticmethod
+    def seed_and_start(request: SceneRequest) -> dict[str, Any]:
+        """The seed, and what the scene starts from as a ``sha256:`` reference (the file itself
+        is never recorded): the part of every in-process model's recorded input they share."""
+        recorded: dict[str, Any] = {}
+        if request.seed is not None:
+            recorded["seed"] = request.seed
+        if request.init_latent_path is not None:
+            recorded["init_latent"] = f"sha256:{media.sha256_file(request.init_latent_path)}"
+        if request.init_image_path is not None:
+            recorded["image"] = f"sha256:{media.sha256_file(request.init_image_path)}"
+        return recorded
+
     def seed_note(self, request: SceneRequest) -> str:
         return ""
 

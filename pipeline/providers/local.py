@@ -35,13 +35,7 @@ class LocalProvider(InProcessProvider):
             "width": request.width,
             "height": request.height,
         }
-        if request.seed is not None:
-            provider_input["seed"] = request.seed
-        if request.init_latent_path is not None:
-            provider_input["init_latent"] = f"sha256:{media.sha256_file(request.init_latent_path)}"
-        if request.init_image_path is not None:
-            provider_input["image"] = f"sha256:{media.sha256_file(request.init_image_path)}"
-        return provider_input
+        return {**provider_input, **self.seed_and_start(request)}
 
     def render(
         self, request: SceneRequest, out_dir: Path, progress: ProgressCallback | None
