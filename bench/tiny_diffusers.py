@@ -100,25 +100,14 @@ def build_ltx():
     )
 
 
-def build_wan():
-    """A ``WanPipeline`` (text to video) with Wan's compression (8 px, 4 frames), tiny modules."""
-    from diffusers import (
-        AutoencoderKLWan,
-        UniPCMultistepScheduler,
-        WanPipeline,
-        WanTransformer3DModel,
-    )
+def _wan_transformer(*, in_channels: int):
+    from diffusers import WanTransformer3DModel
 
-    tokenizer, vocab_size = _tokenizer()
-    vae = AutoencoderKLWan(
-        base_dim=4, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-        temperal_downsample=[False, True, True],
-    )  # fmt: skip
-    transformer = WanTransformer3DModel(
+    return WanTransformer3DModel(
         patch_size=(1, 2, 2),
         num_attention_heads=2,
         attention_head_dim=8,
-        in_channels=16,
+        in_channels=in_channels,
         out_channels=16,
         text_dim=32,
         freq_dim=32,
@@ -126,6 +115,22 @@ def build_wan():
         num_layers=1,
         rope_max_seq_len=32,
     )
+
+
+def build_wan():
+    """A ``WanPipeline`` (text to video) with Wan's compression (8 px, 4 frames), tiny modules."""
+    from diffusers import (
+        AutoencoderKLWan,
+        UniPCMultistepScheduler,
+        WanPipeline,
+    )
+
+    tokenizer, vocab_size = _tokenizer()
+    vae = AutoencoderKLWan(
+        base_dim=4, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+    )  # fmt: skip
+    transformer = _wan_transformer(in_channels=16)
     scheduler = UniPCMultistepScheduler(
         prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
     )
@@ -141,21 +146,11 @@ def build_wan():
 def build_wan_i2v():
     """A ``WanImageToVideoPipeline`` as Wan 2.2's image-to-video checkpoints ship it (no CLIP
     image encoder: the picture enters through the VAE-encoded condition channels)."""
-    from diffusers import WanImageToVideoPipeline, WanTransformer3DModel
+    from diffusers import WanImageToVideoPipeline
 
     text = build_wan()
-    transformer = WanTransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=8,
-        in_channels=36,  # 16 noisy latent + 4 mask + 16 condition channels
-        out_channels=16,
-        text_dim=32,
-        freq_dim=32,
-        ffn_dim=32,
-        num_layers=1,
-        rope_max_seq_len=32,
-    )
+    # 16 noisy latent + 4 mask + 16 condition channels
+    transformer = _wan_transformer(in_channels=36)
     return WanImageToVideoPipeline(
         tokenizer=text.tokenizer,
         text_encoder=text.text_encoder,
