@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.coherence.score import score_video
-from tests.pipeline import coherence_footage as footage
+from tests.support import coherence_footage as footage
 
 
 def _detectors() -> dict[str, Callable[[], Any]]:

@@ -21,8 +21,8 @@ from datetime import datetime
 from pathlib import Path
 
 from pipeline.providers.registry import SEEDANCE_LITE
-from tests.integration.deployment import Deployment
-from tests.providers import TOKEN, make_server
+from tests.support.deployment import Deployment
+from tests.support.replicate import TOKEN, make_server
 
 BEFORE = 1.0  # issue 18: one sleeping worker per prediction in flight
 

@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.integration.deployment import Deployment
 from tests.integration.test_qcluster import LONG_PLAN, SCENES_OF
+from tests.support.deployment import Deployment
 
 OLD_FIGURE = "6-12 min"
 

@@ -7,8 +7,8 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.db import connection
 
-from tests.diffusion import tiny_models  # noqa: F401  (a session fixture)
-from tests.providers import polled_replicate
+from tests.support.diffusion import tiny_models  # noqa: F401  (a session fixture)
+from tests.support.replicate import polled_replicate
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 
@@ -75,7 +75,7 @@ def media_root(settings, tmp_path):
 @pytest.fixture(scope="session")
 def s3_server():
     """A real S3-compatible server (moto's) for the whole run, started on first use."""
-    from tests.s3 import MotoServer
+    from tests.support.s3 import MotoServer
 
     server = MotoServer().start()
     yield server
@@ -85,7 +85,7 @@ def s3_server():
 @pytest.fixture
 def s3_bucket(s3_server):
     """A fresh private bucket on that server."""
-    from tests.s3 import new_bucket
+    from tests.support.s3 import new_bucket
 
     return new_bucket(s3_server)
 

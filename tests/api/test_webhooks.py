@@ -21,7 +21,8 @@ from generations.services.request import GenerationRequest
 from pipeline.providers.registry import SEEDANCE_LITE
 from pipeline.providers.replicate_webhooks import sign_webhook
 from tests.doubles.replicate_server import ReplicateServer
-from tests.providers import TOKEN, WebhookReceiver, make_server
+from tests.support.replicate import TOKEN, make_server
+from tests.support.webhooks import WebhookReceiver
 
 # These tests spend (loopback) hosted-model money: the user holds the permission for it.
 pytestmark = pytest.mark.usefixtures("user_may_use_hosted_models")

@@ -19,7 +19,8 @@ from generations.services.request import GenerationRequest
 from pipeline import media
 from pipeline.providers.registry import MINIMAX_VIDEO_01, SEEDANCE_LITE, WAN_I2V_FAST
 from tests.doubles.replicate_server import ReplicateServer
-from tests.providers import polled_replicate, write_frame_png
+from tests.support.frames import write_frame_png
+from tests.support.replicate import polled_replicate
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_task_failures")]
 

@@ -17,7 +17,7 @@ from generations.services.create import create_generation
 from generations.services.request import GenerationRequest
 from pipeline.providers.registry import SEEDANCE_LITE
 from tests.doubles.replicate_server import ReplicateServer
-from tests.providers import polled_replicate
+from tests.support.replicate import polled_replicate
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_task_failures")]
 

@@ -18,7 +18,7 @@ from generations.services.request import GenerationRequest
 from pipeline import media
 from pipeline.providers import reset_providers
 from pipeline.providers.registry import SEEDANCE_LITE
-from tests.providers import TOKEN, make_server
+from tests.support.replicate import TOKEN, make_server
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_task_failures")]
 

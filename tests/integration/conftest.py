@@ -2,8 +2,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.deployment import Deployment
-from tests.system import require_program
+from tests.support.deployment import Deployment
+from tests.support.system import require_program
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from itertools import pairwise
 import pytest
 
 from pipeline import media
-from tests.integration.deployment import ROOT
+from tests.support.deployment import ROOT
 
 pytestmark = pytest.mark.integration
 

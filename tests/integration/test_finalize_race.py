@@ -14,7 +14,7 @@ from functools import partial
 
 import pytest
 
-from tests.integration.deployment import Deployment
+from tests.support.deployment import Deployment
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

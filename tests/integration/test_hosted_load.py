@@ -9,8 +9,8 @@ import time
 import pytest
 
 from pipeline.providers.registry import SEEDANCE_LITE
-from tests.integration.deployment import Deployment
-from tests.providers import TOKEN, make_server
+from tests.support.deployment import Deployment
+from tests.support.replicate import TOKEN, make_server
 
 pytestmark = pytest.mark.integration
 

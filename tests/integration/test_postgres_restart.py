@@ -7,8 +7,8 @@ import time
 import pytest
 from django.db import connections
 
-from tests.integration.deployment import assert_rendered_once
 from tests.integration.test_qcluster import LONG_PLAN, create, finished
+from tests.support.deployment import assert_rendered_once
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from pipeline import media
-from tests.integration.deployment import assert_rendered_once
+from tests.support.deployment import assert_rendered_once
 
 pytestmark = pytest.mark.integration
 

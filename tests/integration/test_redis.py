@@ -4,7 +4,6 @@ import time
 
 import pytest
 
-from tests.integration.deployment import Deployment, assert_rendered_once
 from tests.integration.test_qcluster import (
     LONG_PLAN,
     PLAN,
@@ -12,6 +11,7 @@ from tests.integration.test_qcluster import (
     create,
     finished,
 )
+from tests.support.deployment import Deployment, assert_rendered_once
 
 pytestmark = pytest.mark.integration
 

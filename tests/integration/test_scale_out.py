@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from pipeline import media
-from tests.integration.deployment import Deployment, assert_rendered_once
 from tests.integration.test_qcluster import LONG_PLAN, PLAN, SCENES_OF, create, finished
+from tests.support.deployment import Deployment, assert_rendered_once
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.integration.deployment import assert_rendered_once
 from tests.integration.test_qcluster import create, finished
+from tests.support.deployment import assert_rendered_once
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

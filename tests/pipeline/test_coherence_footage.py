@@ -1,6 +1,7 @@
 """Coherence v2 on labelled real footage (camera moves over real photographs, see
-coherence_footage.py): boundary verdicts and their ROC, ordering, cuts inside scenes, flicker,
-fast pans and re-encode drift, all through ``score_video`` (the path a generation uses).
+tests/support/coherence_footage.py): boundary verdicts and their ROC, ordering, cuts inside
+scenes, flicker, fast pans and re-encode drift, all through ``score_video`` (the path a
+generation uses).
 
 The set is drawn from seeds the constants were not tuned on (calibration used seeds 1-3).
 """
@@ -17,7 +18,7 @@ import pytest
 from pipeline import media
 from pipeline.coherence.cuts import CUT_THRESHOLD
 from pipeline.coherence.score import CoherenceReport, SceneClip, score_clips, score_video
-from tests.pipeline import coherence_footage as footage
+from tests.support import coherence_footage as footage
 
 SEED = 20260  # not one of the calibration seeds
 PER_KIND = 8  # 24 continuous boundaries (slow / fast / zooming moves), 16 cuts

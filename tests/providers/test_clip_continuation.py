@@ -36,8 +36,9 @@ from pipeline.providers.schema import (
 )
 from tests.doubles.model_schemas import SERVED_MODELS
 from tests.doubles.replicate_server import ReplicateServer
-from tests.providers import TOKEN, make_server, write_frame_png
 from tests.providers.test_replicate_provider import poll
+from tests.support.frames import write_frame_png
+from tests.support.replicate import TOKEN, make_server
 
 SPECS = {spec.name: spec for spec in BUILTIN_MODELS}
 CREATE_BY_MODEL = "POST /v1/models/{owner}/{name}/predictions"

@@ -33,7 +33,9 @@ from pipeline.providers.replicate import AUTH_MESSAGE, ReplicateProvider, predic
 from pipeline.providers.replicate_webhooks import verify_replicate_webhook
 from pipeline.providers.schema import fingerprint, input_component
 from tests.doubles.replicate_server import ReplicateServer, version_id
-from tests.providers import TOKEN, WebhookReceiver, make_server, write_frame_png
+from tests.support.frames import write_frame_png
+from tests.support.replicate import TOKEN, make_server
+from tests.support.webhooks import WebhookReceiver
 
 CREATE_BY_MODEL = "POST /v1/models/{owner}/{name}/predictions"
 COMMUNITY = "acme/community-video"

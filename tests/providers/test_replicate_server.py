@@ -14,7 +14,7 @@ from replicate.exceptions import ReplicateError
 from pipeline.providers.registry import KLING_V21, MINIMAX_VIDEO_01, SEEDANCE_LITE, WAN_I2V_FAST
 from tests.doubles import replicate_server
 from tests.doubles.replicate_server import ReplicateServer, version_id
-from tests.providers import TOKEN, make_server
+from tests.support.replicate import TOKEN, make_server
 
 COMMUNITY = "acme/community-video"
 

@@ -21,7 +21,8 @@ from pipeline.providers.replicate_webhooks import (
     sign_webhook,
     verify_replicate_webhook,
 )
-from tests.providers import TOKEN, WebhookReceiver, make_server
+from tests.support.replicate import TOKEN, make_server
+from tests.support.webhooks import WebhookReceiver
 
 SECRET = "whsec_" + base64.b64encode(b"coherence-test-webhook-secret-32b").decode()
 BODY = json.dumps({"id": "abc123", "status": "succeeded", "output": "https://x/out.mp4"}).encode()

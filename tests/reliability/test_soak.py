@@ -19,7 +19,7 @@ from generations.models import Generation
 from pipeline import media
 from pipeline.providers import reset_providers
 from pipeline.providers.registry import SEEDANCE_LITE
-from tests.providers import TOKEN, make_server
+from tests.support.replicate import TOKEN, make_server
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -11,7 +11,7 @@ from django.db import connections
 from generations.models import Generation
 from generations.services.create import create_generation
 from generations.services.request import GenerationRequest
-from tests.system import require_program
+from tests.support.system import require_program
 
 
 @pytest.fixture

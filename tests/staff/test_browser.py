@@ -3,7 +3,7 @@ with the same seed, and watch the new video play on the staff page.
 
 Needs Debian's chromium (.ci/run installs it) and the `playwright` Python package (dev extra);
 `playwright install` is never run: the system browser is used. A missing browser fails the test
-under CI and is skipped, naming the package, on a developer machine (tests/system.py).
+under CI and is skipped, naming the package, on a developer machine (tests/support/system.py).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from generations.models import Generation, HostedModelSchema
 from pipeline.providers.registry import MINIMAX_VIDEO_01, WAN_I2V_FAST
-from tests.providers import write_frame_png
+from tests.support.frames import write_frame_png
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 

@@ -11,7 +11,7 @@ from django.core.management import call_command, execute_from_command_line
 
 from generations.models import Generation, HostedModelSchema
 from pipeline.providers.registry import MINIMAX_VIDEO_01, SEEDANCE_LITE, WAN_I2V_FAST
-from tests.providers import write_frame_png
+from tests.support.frames import write_frame_png
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 

@@ -15,7 +15,7 @@ from django.core.management.base import CommandError
 from PIL import Image
 
 from pipeline.coherence.score import VERSION, score_video
-from tests.pipeline import coherence_footage as footage
+from tests.support import coherence_footage as footage
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,7 +1,7 @@
 """Tiny diffusers pipelines on disk for the diffusers tests (built once per test session).
 
 Without the ``[diffusion]`` extra the tests that use them skip, naming the extra; under CI they
-are required (tests.system.require_module).
+are required (tests.support.system.require_module).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.system import require_module
+from tests.support.system import require_module
 
 
 @pytest.fixture(scope="session")

@@ -259,14 +259,14 @@ def _manage(env: dict[str, str], *args: str) -> None:
 
 
 class _QueryProcess:
-    """tests/integration/query_server.py in the deployment's environment."""
+    """tests/support/query_server.py in the deployment's environment."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env = env
         self._log = log
         self._log_file = log.open("a")
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.query_server"],
+            [sys.executable, "-m", "tests.support.query_server"],
             env=env,
             cwd=ROOT,
             stdin=subprocess.PIPE,

@@ -1,0 +1,1 @@
+"""Helpers the tests share: loopback servers, deployments, footage, required programs."""
