@@ -54,9 +54,9 @@ test: lint
 	$(PY) manage.py makemigrations --check --dry-run --settings=coherence_project.test_settings
 	$(PY) -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
-# `make test` already fuzzes the API briefly (tests/api/test_fuzz.py); this is a longer session.
+# `make test` already fuzzes the API briefly (tests/generations/api/test_fuzz.py); this is a longer session.
 fuzz: install
-	COHERENCE_FUZZ_EXAMPLES=$${COHERENCE_FUZZ_EXAMPLES:-300} $(PY) -m pytest tests/api/test_fuzz.py
+	COHERENCE_FUZZ_EXAMPLES=$${COHERENCE_FUZZ_EXAMPLES:-300} $(PY) -m pytest tests/generations/api/test_fuzz.py
 
 bench: install
 	$(PY) -m bench.localmodel_bench

@@ -7,7 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from generations.models import Generation
-from tests.api.conftest import client_for
+from tests.support.api import client_for
 
 pytestmark = pytest.mark.django_db
 
