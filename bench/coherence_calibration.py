@@ -1,6 +1,6 @@
 """Calibration of the coherence verdicts on labelled real footage, and the v1 comparison.
 
-Builds the labelled set of tests/support/coherence_footage.py (camera moves over real
+Builds the labelled set of bench/coherence_footage.py (camera moves over real
 photographs: pans split into two scenes, fast pans, zooms, cuts within and between photos, cuts
 inside scenes, flicker, low-bitrate re-encodes), scores every video with ``score_video`` and
 prints the table in docs/coherence-score.md: ROC of boundary continuity (AUC, TPR/FPR at the
@@ -28,10 +28,10 @@ from types import ModuleType
 
 import numpy as np
 
+from bench import coherence_footage as footage
 from pipeline import media
 from pipeline.coherence.cuts import CUT_THRESHOLD
 from pipeline.coherence.score import score_video
-from tests.support import coherence_footage as footage
 
 KINDS = ("pan", "fast", "zoom", "cut_same", "cut_other")
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench import coherence_footage as footage
 from pipeline.coherence.score import score_video
-from tests.support import coherence_footage as footage
 
 
 def _detectors() -> dict[str, Callable[[], Any]]:

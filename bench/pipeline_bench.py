@@ -17,7 +17,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from tests.support.deployment import Deployment
+from bench.deployment import Deployment
 
 PLAN = {
     "title": "bench: 8 scenes in 3 chains",

@@ -20,9 +20,9 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
+from bench.deployment import Deployment
+from bench.replicate_process import TOKEN, replicate_double
 from pipeline.providers.registry import SEEDANCE_LITE
-from tests.support.deployment import Deployment
-from tests.support.replicate import TOKEN, make_server
 
 BEFORE = 1.0  # issue 18: one sleeping worker per prediction in flight
 
@@ -50,7 +50,19 @@ def _max_overlap(intervals: list[tuple[float, float]]) -> int:
 
 
 def run(latency: float, scenes: int) -> dict:
-    with tempfile.TemporaryDirectory() as tmp, make_server(latency=latency) as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        replicate_double(
+            "--latency",
+            str(latency),
+            "--retry-after",
+            "1",
+            "--render-size",
+            "128x72",
+            "--max-render-seconds",
+            "1",
+        ) as server,
+    ):
         deployment = Deployment(
             Path(tmp) / "var",
             COHERENCE_PROVIDER="replicate",
@@ -81,7 +93,7 @@ def run(latency: float, scenes: int) -> dict:
             deployment.kill_cluster(ticker, signal.SIGTERM, grace=15)
             log = (deployment.var_dir / "ticker-1.log").read_text()
             rows["ticker"] = log
-            rows["looks"] = [server.requests_by_prediction[p] - 1 for p, _, _ in rows["scenes"]]
+            rows["looks"] = [server.looks[p] for p, _, _ in rows["scenes"]]
             return rows
         finally:
             deployment.stop()

@@ -19,10 +19,23 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.integration.test_qcluster import LONG_PLAN, SCENES_OF
-from tests.support.deployment import Deployment
+from bench.deployment import Deployment
 
 OLD_FIGURE = "6-12 min"
+# Three chains of three short scenes: a kill after two scenes leaves scenes in every state.
+PLAN = {
+    "title": "recovery bench",
+    "scenes": [
+        {"prompt": f"chain {chain} scene {i}", "duration": 0.5, "continuous": i > 0}
+        for chain in range(3)
+        for i in range(3)
+    ],
+}
+OUTCOME = (
+    "g = Generation.objects.get(pk='{gid}')\n"
+    "result = {{'status': g.status, 'error': g.error, 'scenes': [dict(index=s.index, "
+    "prediction=s.prediction_id) for s in g.scenes.order_by('index')]}}"
+)
 
 
 def _finished(deployment: Deployment, gid: str) -> dict:
@@ -31,7 +44,7 @@ def _finished(deployment: Deployment, gid: str) -> dict:
         timeout=600,
         interval=0.5,
     )
-    return deployment.query(SCENES_OF.format(gid=gid))
+    return deployment.query(OUTCOME.format(gid=gid))
 
 
 def run(latency: float, lease: int) -> dict:
@@ -48,7 +61,7 @@ def run(latency: float, lease: int) -> dict:
             deployment.migrate()
             machine = [deployment.start_cluster(), deployment.start_ticker()]
             plan_file = Path(tmp) / "plan.json"
-            plan_file.write_text(json.dumps(LONG_PLAN))
+            plan_file.write_text(json.dumps(PLAN))
             out = deployment.manage("generate", str(plan_file))
             gid = re.search(r"created generation ([0-9a-f-]{36})", out).group(1)
             deployment.wait_for(

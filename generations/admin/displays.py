@@ -57,7 +57,7 @@ def seed_text(generation: Generation) -> str:
         return "no seed (seed control off)"
     if generation.awaits_seed:
         return "a seed drawn when it starts"
-    return f"seed {generation.seed}"
+    return f"seed {generation.seed_value}"
 
 
 class GenerationDisplays:
@@ -104,9 +104,9 @@ class GenerationDisplays:
         lookup = reverse("admin:generations_generation_seed_lookup")
         return format_html(
             '<strong class="coherence-seed">{}</strong> (<a href="{}?seed={}">every use of it</a>)',
-            generation.seed,
+            generation.seed_value,
             lookup,
-            generation.seed,
+            generation.seed_value,
         )
 
     @admin.display(description="warnings")

@@ -89,8 +89,8 @@ def _store_generation(
     generation = Generation(
         owner=owner,
         title=title,
-        render_settings=review.settings,
-        seed=review.seed,
+        coherence_settings=review.settings,
+        seed_value=review.seed,
         provider=review.provider,
         model=review.model,
         model_version=model_version or "",

@@ -2,7 +2,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.deployment import Deployment
+from bench.deployment import Deployment
 from tests.support.system import require_program
 
 

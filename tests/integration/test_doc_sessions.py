@@ -17,9 +17,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from bench.deployment import ROOT, Deployment
 from tests.integration.doc_sessions import line_matches, mismatch, run, sessions
 from tests.integration.test_two_servers import free_port, wait_for_port
-from tests.support.deployment import ROOT, Deployment
 from tests.support.system import require_program
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]

@@ -14,16 +14,16 @@ from functools import partial
 
 import pytest
 
-from tests.support.deployment import Deployment
+from bench.deployment import Deployment
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 FINALIZE = """
 import time
 from pathlib import Path
-from generations.iterate import finalize
+from generations.iterate import previews
 
-real_look, looks = finalize.finalized_generation, []
+real_look, looks = previews.finalized_generation, []
 
 def gated_look(preview):
     found = real_look(preview)
@@ -37,8 +37,8 @@ def gated_look(preview):
             time.sleep(0.01)
     return found
 
-finalize.finalized_generation = gated_look
-generation, created = finalize.finalize_preview(preview=Generation.objects.get(pk={pk!r}))
+previews.finalized_generation = gated_look
+generation, created = previews.finalize_preview(preview=Generation.objects.get(pk={pk!r}))
 result = [str(generation.pk), created, looks[0] is None]
 """
 

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from bench.deployment import Deployment
 from pipeline.providers.registry import SEEDANCE_LITE
-from tests.support.deployment import Deployment
 from tests.support.replicate import TOKEN, make_server
 
 pytestmark = pytest.mark.integration

@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from bench.deployment import Deployment
 from tests.integration.test_qcluster import (
     LONG_PLAN,
     PLAN,
@@ -11,7 +12,7 @@ from tests.integration.test_qcluster import (
     create,
     finished,
 )
-from tests.support.deployment import Deployment, assert_rendered_once
+from tests.support.deployment import assert_rendered_once
 
 pytestmark = pytest.mark.integration
 

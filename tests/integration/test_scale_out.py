@@ -15,9 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.deployment import Deployment
 from pipeline import media
 from tests.integration.test_qcluster import LONG_PLAN, PLAN, SCENES_OF, create, finished
-from tests.support.deployment import Deployment, assert_rendered_once
+from tests.support.deployment import assert_rendered_once
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.deployment import ROOT, Deployment
+from bench.deployment import ROOT, Deployment
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

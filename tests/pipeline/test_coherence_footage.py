@@ -1,5 +1,5 @@
 """Coherence v2 on labelled real footage (camera moves over real photographs, see
-tests/support/coherence_footage.py): boundary verdicts and their ROC, ordering, cuts inside
+bench/coherence_footage.py): boundary verdicts and their ROC, ordering, cuts inside
 scenes, flicker, fast pans and re-encode drift, all through ``score_video`` (the path a
 generation uses).
 
@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench import coherence_footage as footage
 from pipeline import media
 from pipeline.coherence.cuts import CUT_THRESHOLD
 from pipeline.coherence.score import CoherenceReport, SceneClip, score_clips, score_video
-from tests.support import coherence_footage as footage
 
 SEED = 20260  # not one of the calibration seeds
 PER_KIND = 8  # 24 continuous boundaries (slow / fast / zooming moves), 16 cuts

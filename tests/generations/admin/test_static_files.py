@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from bench.deployment import ROOT, Deployment
 from tests.integration.test_two_servers import free_port, wait_for_port
-from tests.support.deployment import ROOT, Deployment
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

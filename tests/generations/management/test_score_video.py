@@ -14,8 +14,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from PIL import Image
 
+from bench import coherence_footage as footage
 from pipeline.coherence.score import VERSION, score_video
-from tests.support import coherence_footage as footage
 
 ROOT = Path(__file__).resolve().parents[3]
 

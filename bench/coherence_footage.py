@@ -16,7 +16,7 @@ texture and colour are those of real pictures, and the ground truth is known by 
 Clips are small (about 96-192 px wide, 8-24 fps, 0.5-2 s) and encoded with
 ``pipeline.media.encode``. ``make_case`` is deterministic in its seed; different seeds give
 different photos, speeds, directions, zooms, cut positions, sizes and frame rates.
-Test-only: product code never imports this module.
+For the calibration benches and the tests; product code never imports this module.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The cheapest settings: the cheapest way a model can render a plan (lowest resolution, shortest
+"""Preview settings: the cheapest way a model can render a plan (lowest resolution, shortest
 allowed duration), so a plan can be looked at before it is paid for at full quality.
 
 Plain data in, plain data out: the create service (``generations.services.create``) stores

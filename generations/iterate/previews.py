@@ -1,7 +1,6 @@
 """Finalize a preview: the same plan and seed at full quality. A preview is made by
-``create_generation(quality="preview")`` (the model's cheapest settings,
-``pipeline.cheapest_settings``); any preview scene that is exactly what full quality would render
-is reused, not paid again."""
+``create_generation(quality="preview")`` (the model's cheapest settings, ``pipeline.previews``);
+any preview scene that is exactly what full quality would render is reused, not paid again."""
 
 from __future__ import annotations
 
