@@ -27,7 +27,7 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
-from generations.iterate.previews import finalize_preview  # noqa: E402
+from generations.iterate.finalize import finalize_preview  # noqa: E402
 from generations.iterate.rerender import rerender_scene  # noqa: E402
 from generations.iterate.variations import choose_variation, create_with_variations  # noqa: E402
 from generations.models import Generation  # noqa: E402

@@ -48,9 +48,10 @@ class Generation(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)
     stage = models.CharField(max_length=64, default="queued")
-    coherence_settings = models.JSONField(default=dict)
+    # The API calls them coherence_settings (its published name); see services/render_settings.py.
+    render_settings = models.JSONField(default=dict)
     # NULL = seed control off, or not drawn yet. Drawn once under a row lock (pipeline.seeds).
-    seed_value = models.IntegerField(null=True, blank=True, db_index=True)
+    seed = models.IntegerField(null=True, blank=True, db_index=True)
     provider = models.CharField(max_length=32)
     model = models.CharField(max_length=128)
     model_version = models.CharField(max_length=128, blank=True)
@@ -67,7 +68,7 @@ class Generation(models.Model):
     # Iteration (generations/iterate/): previews, and seed variations of a parent generation.
     quality = models.CharField(max_length=8, choices=Quality.choices, default=Quality.FULL)
     # The preview this is the full-quality render of. One-to-one: the unique index is what lets a
-    # preview be finalized once, even by concurrent requests (generations.iterate.previews).
+    # preview be finalized once, even by concurrent requests (generations.iterate.finalize).
     finalized_from = models.OneToOneField(
         "self",
         null=True,
@@ -114,8 +115,7 @@ class Generation(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(seed_value__isnull=True)
-                | Q(seed_value__gte=0, seed_value__lte=SEED_MAX),
+                condition=Q(seed__isnull=True) | Q(seed__gte=0, seed__lte=SEED_MAX),
                 name="generation_seed_in_range",
             ),
             models.CheckConstraint(
@@ -134,17 +134,17 @@ class Generation(models.Model):
 
     @property
     def seed_control(self) -> bool:
-        return bool(self.coherence_settings.get("seed_control", True))
+        return bool(self.render_settings.get("seed_control", True))
 
     @property
     def latent_reuse(self) -> bool:
-        return bool(self.coherence_settings.get("latent_reuse", True))
+        return bool(self.render_settings.get("latent_reuse", True))
 
     @property
     def awaits_seed(self) -> bool:
         """Seed control is on but the seed is not drawn yet (it is drawn when the generation
         starts): until then there is no seed to keep, repeat or finalize with."""
-        return self.seed_control and self.seed_value is None
+        return self.seed_control and self.seed is None
 
 
 class Scene(models.Model):
@@ -231,11 +231,13 @@ class Scene(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Scene {self.index + 1} of {self.generation_id}"
+        return f"Scene {self.number} of {self.generation_id}"
 
     @property
     def number(self) -> int:
-        """1-based, as people count scenes."""
+        """1-based, as people count scenes: code and storage say ``index`` (0-based, the plan's
+        list position); what people read or type (API paths, admin, commands, messages, file
+        names) says ``number``."""
         return self.index + 1
 
     @property

@@ -75,7 +75,7 @@ def find_generation(reference: str) -> Generation | None:
 def generations_with_seed(*, seed: int, user: Any | None = None) -> QuerySet[Generation]:
     """Generations that used ``seed``: as their generation seed, or sent to any of their scenes."""
     base = generations_visible_to(user) if user is not None else Generation.objects.all()
-    return base.filter(Q(seed_value=seed) | Q(scenes__seed=seed)).distinct()
+    return base.filter(Q(seed=seed) | Q(scenes__seed=seed)).distinct()
 
 
 def scenes_with_seed(*, seed: int, user: Any | None = None) -> QuerySet[Scene]:
@@ -124,8 +124,8 @@ def recipe_metadata(generation: Generation) -> dict[str, str]:
         "provider": generation.provider,
         "model": generation.model,
         "model_version": generation.model_version,
-        "seed": generation.seed_value,
-        "coherence_settings": generation.coherence_settings,
+        "seed": generation.seed,
+        "coherence_settings": generation.render_settings,  # the recipe's (and API's) key
         "size": [generation.width, generation.height],
         "fps": generation.fps,
         "scenes": [

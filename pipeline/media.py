@@ -506,9 +506,9 @@ def _frame_ticks(stream: av.VideoStream) -> int:
 
 
 def normalize(
-    src: Path, dst: Path, *, width: int, height: int, fps: int, source: VideoInfo | None = None
+    src: Path, dst: Path, *, width: int, height: int, fps: int, probed: VideoInfo | None = None
 ) -> VideoOutput:
-    """Bring a clip to the house format at this size and fps (``source``: ``src`` already probed).
+    """Bring a clip to the house format at this size and fps (``probed``: ``src`` already probed).
 
     A clip that already matches (including the keyframe rule and no B-frames) is copied as is;
     anything else is decoded, scaled to cover the target and centre-cropped (no distortion, no
@@ -518,7 +518,7 @@ def normalize(
     _check_frame(np.zeros((height, width, 3), np.uint8))  # same size rules as encode, up front
     if not isinstance(fps, int) or fps < 1:
         raise ValueError(f"fps must be a positive integer, got {fps!r}")
-    info = source or probe(src)
+    info = probed or probe(src)
     if in_house_format(info, width=width, height=height, fps=fps):
         part = _part_path(dst)
         shutil.copyfile(src, part)

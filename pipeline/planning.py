@@ -25,7 +25,7 @@ class PlannedScene:
     has_image: bool = False
 
 
-def start_image_source(
+def start_image_origin(
     scene: PlannedScene, *, latent_reuse: bool, has_reference: bool
 ) -> str | None:
     """Where a scene's first frame comes from: its predecessor (a continuous scene under latent
@@ -59,7 +59,7 @@ def plan_problems(
         return {}
     errors = {}
     for scene in scenes:
-        if start_image_source(scene, latent_reuse=latent_reuse, has_reference=has_reference):
+        if start_image_origin(scene, latent_reuse=latent_reuse, has_reference=has_reference):
             continue
         errors[f"scenes.{scene.index}.image"] = (
             f"Scene {scene.index + 1}: model {spec.name} requires {frame_input!r} (a start image); "

@@ -57,7 +57,7 @@ def seed_text(generation: Generation) -> str:
         return "no seed (seed control off)"
     if generation.awaits_seed:
         return "a seed drawn when it starts"
-    return f"seed {generation.seed_value}"
+    return f"seed {generation.seed}"
 
 
 class GenerationDisplays:
@@ -104,9 +104,9 @@ class GenerationDisplays:
         lookup = reverse("admin:generations_generation_seed_lookup")
         return format_html(
             '<strong class="coherence-seed">{}</strong> (<a href="{}?seed={}">every use of it</a>)',
-            generation.seed_value,
+            generation.seed,
             lookup,
-            generation.seed_value,
+            generation.seed,
         )
 
     @admin.display(description="warnings")

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 
 
 class _SwitchFilter(admin.SimpleListFilter):
-    """On/off filter for one boolean key of Generation.coherence_settings (a JSON field)."""
+    """On/off filter for one boolean key of Generation.render_settings (a JSON field)."""
 
     setting = ""
 
@@ -19,7 +19,7 @@ class _SwitchFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         # A missing key means the default (on), exactly as Generation.seed_control reads it.
-        off = {f"coherence_settings__{self.setting}": False}
+        off = {f"render_settings__{self.setting}": False}
         if self.value() == "off":
             return queryset.filter(**off)
         if self.value() == "on":

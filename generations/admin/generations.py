@@ -44,7 +44,7 @@ class GenerationAdmin(GenerationDisplays, admin.ModelAdmin):
         "owner",
         "status",
         "progress_bar",
-        "seed_value",
+        "seed",
         "score",
         "model",
         "estimated_cost",
@@ -176,7 +176,7 @@ class GenerationAdmin(GenerationDisplays, admin.ModelAdmin):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         seed = _as_seed(search_term)
         if seed is not None:
-            results |= queryset.filter(seed_value=seed)
+            results |= queryset.filter(seed=seed)
         return results, may_have_duplicates
 
     # --- actions ----------------------------------------------------------------------------------
@@ -216,7 +216,7 @@ class GenerationAdmin(GenerationDisplays, admin.ModelAdmin):
                     'Regenerated {} as {} with {}{} (<a href="{}">staff page</a>, {}).',
                     admin_link(source),
                     admin_link(new),
-                    "the same " if seed is KEEP_SEED and new.seed_value is not None else "",
+                    "the same " if seed is KEEP_SEED and new.seed is not None else "",
                     seed_text(new),
                     staff_page_url(new),
                     new.status,

@@ -26,7 +26,7 @@ from django.utils.html import format_html
 
 from generations.admin.displays import admin_link, reason
 from generations.admin.forms import RerenderSceneForm
-from generations.iterate.previews import finalize_preview
+from generations.iterate.finalize import finalize_preview
 from generations.iterate.rerender import plan_rerender, rerender_scene
 from generations.iterate.variations import (
     NoSuchVariation,

@@ -42,7 +42,7 @@ class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
 
 class GenerationFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Generation.Status.choices)
-    seed_value = IntegerFilter(min_value=0, max_value=SEED_MAX)
+    seed_value = IntegerFilter(field_name="seed", min_value=0, max_value=SEED_MAX)
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 

@@ -45,7 +45,7 @@ from generations.api.serializers.iterate import (
     VariationSerializer,
 )
 from generations.iterate.estimates import CURRENCY, request_estimate
-from generations.iterate.previews import check_finalizable, finalize_estimate, finalize_preview
+from generations.iterate.finalize import check_finalizable, finalize_estimate, finalize_preview
 from generations.iterate.rerender import plan_rerender, rerender_scene
 from generations.iterate.variations import (
     NoSuchVariation,
@@ -182,7 +182,7 @@ class IterateActionsMixin:
         check_finalizable(preview)
         if request.method == "GET":
             cost = finalize_estimate(preview)
-            data = {"estimated_cost": cost, "currency": CURRENCY, "seed": preview.seed_value}
+            data = {"estimated_cost": cost, "currency": CURRENCY, "seed": preview.seed}
             return Response(FinalizeEstimateSerializer(data).data)
         body = read_body(request.data or {}, allowed=FinalizeSerializer.FIELDS)
         generation, created = finalize_preview(

@@ -1,3 +1,3 @@
 """Iterating without paying twice: re-render one scene (``rerender``), cheap previews and their
-finalize (``previews``), seed variations ranked by coherence (``variations``). Each action copies
+finalize (``finalize``), seed variations ranked by coherence (``variations``). Each action copies
 what it can from an earlier render (``reuse``) and sends only the rest to the model."""

@@ -18,7 +18,7 @@ from generations.lifecycle.queue import enqueue_start_generation
 from generations.models import Generation, Scene
 from generations.services.plans import validate_seed
 from generations.services.reproduce import KEEP_SEED, plan_of
-from pipeline import previews
+from pipeline import cheapest_settings
 from pipeline.planning import estimate_cost
 from pipeline.seeds import generate_seed
 
@@ -80,7 +80,7 @@ def plan_rerender(*, source: Generation, number: Any, duration: Any = None) -> R
     if isinstance(duration, int | float) and not isinstance(duration, bool):
         durations[0] = duration
         if source.quality == Generation.Quality.PREVIEW:
-            durations[0] = previews.preview_durations(
+            durations[0] = cheapest_settings.preview_durations(
                 spec, [duration], min_seconds=config.MIN_SCENE_SECONDS, fps=source.fps
             )[0]
     cost = estimate_cost(

@@ -81,11 +81,11 @@ def derive_generation(
         GenerationRequest(
             scenes=scenes,
             title=title if title is not None else source.title,
-            coherence_settings=dict(source.coherence_settings),
+            coherence_settings=dict(source.render_settings),
             provider=source.provider,
             model=source.model,
             model_version=source.model_version,
-            seed=source.seed_value,
+            seed=source.seed,
             reference_image=stored_bytes(source.reference_image),
             source_generation=source,
             quality=quality,
@@ -121,9 +121,9 @@ def _expected_seed(generation: Generation, scene: Scene) -> int | None:
     if scene.seed_override is not None:
         return scene.seed_override
     return scene_seed(
-        base_seed=generation.seed_value,
+        base_seed=generation.seed,
         index=scene.index,
-        mode=generation.coherence_settings.get("seed_mode", "shared"),
+        mode=generation.render_settings.get("seed_mode", "shared"),
     )
 
 

@@ -96,7 +96,7 @@ def create_with_variations(
                 GenerationRequest(
                     scenes=plan if variations_scope == PLAN else plan[:1],
                     title=f"{parent.title or 'untitled'} · variation {number}"[:200],
-                    coherence_settings=parent.coherence_settings,
+                    coherence_settings=parent.render_settings,
                     provider=parent.provider,
                     model=parent.model,
                     model_version=parent.model_version,
@@ -161,9 +161,9 @@ def variation_cards(parent: Generation) -> list[dict[str, Any]]:
 
 def chosen_variation(parent: Generation) -> Generation | None:
     """The variation whose seed the parent took (None while it awaits its choice)."""
-    if parent.status == Generation.Status.AWAITING_CHOICE or parent.seed_value is None:
+    if parent.status == Generation.Status.AWAITING_CHOICE or parent.seed is None:
         return None
-    return parent.variations.filter(seed_value=parent.seed_value).first()
+    return parent.variations.filter(seed=parent.seed).first()
 
 
 def choose_variation(
@@ -194,7 +194,7 @@ def choose_variation(
         ).update(
             status=Generation.Status.QUEUED,
             stage="queued",
-            seed_value=variation.seed_value,
+            seed=variation.seed,
             model_version=parent.model_version or variation.model_version,
         )
         if not claimed:

@@ -108,19 +108,19 @@ class NormalizedOutputs:
 def _normalized_outputs(generation: Generation, fetched: Any, work: Path) -> NormalizedOutputs:
     # Clips may arrive at another frame rate (minimax: 25 fps) and size; bringing every clip to
     # one house format on arrival makes the final stitch a stream copy.
-    source = media.probe(fetched.video_path)  # once: its duration is what the model billed
+    probed = media.probe(fetched.video_path)  # once: its duration is what the model billed
     size = {"width": generation.width, "height": generation.height, "fps": generation.fps}
-    if media.in_house_format(source, **size):
+    if media.in_house_format(probed, **size):
         # Stored as it came (every local render): no copy, and the model's own lossless last
         # frame, when it kept one, is this clip's.
-        clip, last, frames = fetched.video_path, fetched.last_frame_path, source.frame_count
+        clip, last, frames = fetched.video_path, fetched.last_frame_path, probed.frame_count
     else:
         clip, last = work / "normalized.mp4", None
-        frames = media.normalize(fetched.video_path, clip, **size, source=source).frame_count
+        frames = media.normalize(fetched.video_path, clip, **size, probed=probed).frame_count
     if last is None:  # decoded from the clip (2-4 ms at 64 px, more at 720p)
         last = work / "last.png"
         media.save_png(media.last_frame(clip), last)
-    return NormalizedOutputs(clip, last, fetched.latent_path, frames, source.duration)
+    return NormalizedOutputs(clip, last, fetched.latent_path, frames, probed.duration)
 
 
 def _save_outputs(stem: str, outputs: NormalizedOutputs) -> dict[str, str]:

@@ -61,7 +61,7 @@ def finish_generation(*, generation_id: uuid.UUID, allow_restitch: bool = False)
 def _local_clips(generation: Generation, scenes: list[Scene], work: Path) -> list[Path]:
     """The scenes' clips, downloaded from the storage (and colour-matched when asked)."""
     clips = [storage.download(s.clip, work / f"scene-{s.number:02d}.mp4") for s in scenes]
-    if generation.coherence_settings.get("color_match") and len(clips) > 1:
+    if generation.render_settings.get("color_match") and len(clips) > 1:
         matched = [clips[0]]
         for scene, clip in zip(scenes[1:], clips[1:], strict=True):
             out = work / f"matched-{scene.number:02d}.mp4"

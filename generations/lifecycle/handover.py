@@ -41,9 +41,9 @@ class Handover:
 
     request_fields: dict[str, Any]  # init_latent_path | init_clip_path | init_image_path
     method: str = Method.NONE
-    source: Scene | None = None  # the predecessor, under a hand-over
+    predecessor: Scene | None = None  # the scene it starts from, under a hand-over
     fallback: str = ""  # why a better rung was passed over
-    image_source: str | None = None  # "scene" | "reference": a chain head's given start image
+    image_origin: str | None = None  # "scene" | "reference": a chain head's given start image
     image_sha256: str = ""
 
     @property
@@ -55,56 +55,59 @@ class Handover:
         return media.sha256_file(self.path) if self.method and self.path else None
 
     def recipe(self) -> dict[str, Any]:
+        # The recipe's keys stay as stored rows and embedded videos spell them ("source_scene").
         return {
             "method": self.method or None,
-            "source_scene": self.source.index if self.source else None,
+            "source_scene": self.predecessor.index if self.predecessor else None,
             "sha256": self.sha256(),
             "fallback": self.fallback or None,
         }
 
 
-def latent_unusable(generation: Generation, source: Scene) -> str:
+def latent_unusable(generation: Generation, predecessor: Scene) -> str:
     """Why the predecessor's final latent cannot seed this generation's scene ("" if it can):
     it is missing, or was rendered by another model or at another size (a latent only fits the
     model and the latent grid that made it)."""
-    if not source.final_latent:
-        return f"scene {source.number} has no final latent"
-    made = source.recipe or {}
+    if not predecessor.final_latent:
+        return f"scene {predecessor.number} has no final latent"
+    made = predecessor.recipe or {}
     model = made.get("model")
     if model and model != generation.model:
-        return f"scene {source.number} was rendered by {model}"
+        return f"scene {predecessor.number} was rendered by {model}"
     size = (made.get("width"), made.get("height"))
     if made.get("width") and size != (generation.width, generation.height):
-        return f"scene {source.number} was rendered at {size[0]}x{size[1]}"
+        return f"scene {predecessor.number} was rendered at {size[0]}x{size[1]}"
     return ""
 
 
-def _clip_seconds(generation: Generation, source: Scene) -> float:
-    if source.frame_count:
-        return source.frame_count / generation.fps
-    return source.duration
+def _clip_seconds(generation: Generation, predecessor: Scene) -> float:
+    if predecessor.frame_count:
+        return predecessor.frame_count / generation.fps
+    return predecessor.duration
 
 
 def choose_method(
-    generation: Generation, source: Scene, spec: ModelSpec, schema: Any
+    generation: Generation, predecessor: Scene, spec: ModelSpec, schema: Any
 ) -> tuple[str, str]:
     """The best rung this model takes and the predecessor allows, and why better ones were
     passed over. ``schema``: the model's stored live Input component, or None."""
     passed_over: list[str] = []
     if spec.accepts_latent:
-        why = latent_unusable(generation, source)
+        why = latent_unusable(generation, predecessor)
         if not why:
             return Method.LATENT, ""
         passed_over.append(f"latent: {why}")
     if spec.continues_clip(schema):
-        seconds = _clip_seconds(generation, source)
-        if source.clip and spec.clip_fits(seconds):
+        seconds = _clip_seconds(generation, predecessor)
+        if predecessor.clip and spec.clip_fits(seconds):
             return Method.CLIP, "; ".join(passed_over)
-        passed_over.append(f"clip: scene {source.number}'s clip ({seconds:.2f} s) does not fit")
-    if spec.first_frame_input and source.last_frame:
+        passed_over.append(
+            f"clip: scene {predecessor.number}'s clip ({seconds:.2f} s) does not fit"
+        )
+    if spec.first_frame_input and predecessor.last_frame:
         return Method.FIRST_FRAME, "; ".join(passed_over)
     raise HandoverUnavailable(
-        f"Scene {source.number + 1} continues scene {source.number}, which left nothing "
+        f"Scene {predecessor.number + 1} continues scene {predecessor.number}, which left nothing "
         f"{spec.name} can start from ({'; '.join(passed_over) or 'its last frame is missing'}); "
         "refusing to render it without conditioning."
     )
@@ -118,22 +121,22 @@ _DOWNLOADS = {
 
 
 def _from_predecessor(
-    generation: Generation, source: Scene, schema: Any, work_dir: Path
+    generation: Generation, predecessor: Scene, schema: Any, work_dir: Path
 ) -> Handover:
-    method, fallback = choose_method(generation, source, get_model(generation.model), schema)
+    method, fallback = choose_method(generation, predecessor, get_model(generation.model), schema)
     field, request_field, filename = _DOWNLOADS[method]
-    path = storage.download(getattr(source, field), work_dir / filename)
-    return Handover({request_field: path}, method, source, fallback)
+    path = storage.download(getattr(predecessor, field), work_dir / filename)
+    return Handover({request_field: path}, method, predecessor, fallback)
 
 
 def plan_handover(
-    generation: Generation, scene: Scene, source: Scene | None, schema: Any, work_dir: Path
+    generation: Generation, scene: Scene, predecessor: Scene | None, schema: Any, work_dir: Path
 ) -> Handover:
     """What ``scene`` starts from, downloaded into ``work_dir`` for the provider: its
-    predecessor's end (``source``, under latent reuse), else the scene's own start image, else
+    predecessor's end (under latent reuse), else the scene's own start image, else
     the generation's reference image, else nothing."""
-    if source is not None and generation.latent_reuse:
-        return _from_predecessor(generation, source, schema, work_dir)
+    if predecessor is not None and generation.latent_reuse:
+        return _from_predecessor(generation, predecessor, schema, work_dir)
     for origin, file, digest in (
         ("scene", scene.image, scene.image_sha256),
         ("reference", generation.reference_image, generation.reference_image_sha256),
@@ -141,5 +144,5 @@ def plan_handover(
         if file:
             local = work_dir / f"start-{origin}{Path(file.name).suffix}"
             fields = {"init_image_path": storage.download(file, local)}
-            return Handover(fields, image_source=origin, image_sha256=digest)
+            return Handover(fields, image_origin=origin, image_sha256=digest)
     return Handover({})

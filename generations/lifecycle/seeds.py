@@ -15,7 +15,7 @@ def ensure_generation_seed(*, generation_id: uuid.UUID) -> int | None:
 
     Locking: call inside or outside a transaction; it opens its own atomic block and takes the
     generation's row lock (``select_for_update``), which serialises callers on PostgreSQL. The
-    conditional update (``seed_value IS NULL``) makes the draw safe on SQLite too, where
+    conditional update (``seed IS NULL``) makes the draw safe on SQLite too, where
     select_for_update is a no-op. Seed control off → None, nothing stored. A seed already stored
     (drawn earlier, or supplied by the caller for a regeneration) is returned as is.
     """
@@ -23,9 +23,7 @@ def ensure_generation_seed(*, generation_id: uuid.UUID) -> int | None:
         generation = Generation.objects.select_for_update().get(pk=generation_id)
         if not generation.seed_control:
             return None
-        if generation.seed_value is not None:
-            return generation.seed_value
-        Generation.objects.filter(pk=generation_id, seed_value__isnull=True).update(
-            seed_value=generate_seed()
-        )
-        return Generation.objects.values_list("seed_value", flat=True).get(pk=generation_id)
+        if generation.seed is not None:
+            return generation.seed
+        Generation.objects.filter(pk=generation_id, seed__isnull=True).update(seed=generate_seed())
+        return Generation.objects.values_list("seed", flat=True).get(pk=generation_id)

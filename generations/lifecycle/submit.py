@@ -80,9 +80,10 @@ def _recipe(
         "width": generation.width,
         "height": generation.height,
         "fps": generation.fps,
+        # Keyed "source" as stored recipes are (and read back by replays).
         "start_image": (
-            {"source": start.image_source, "sha256": start.image_sha256}
-            if start.image_source
+            {"source": start.image_origin, "sha256": start.image_sha256}
+            if start.image_origin
             else None
         ),
         "handover": start.recipe(),
@@ -101,9 +102,9 @@ def _seed_for(generation: Generation, scene: Scene) -> int | None:
     if scene.seed_override is not None and generation.seed_control:
         return scene.seed_override
     return scene_seed(
-        base_seed=generation.seed_value if generation.seed_control else None,
+        base_seed=generation.seed if generation.seed_control else None,
         index=scene.index,
-        mode=generation.coherence_settings.get("seed_mode", "shared"),
+        mode=generation.render_settings.get("seed_mode", "shared"),
     )
 
 
@@ -119,10 +120,10 @@ def run_scene(*, scene_id: int) -> Outcome:
     if generation.status != Generation.Status.RUNNING or scene.status != Scene.Status.PENDING:
         return Outcome()
     before = scene_graph.predecessor(scene.index, scene.continuous)
-    source = None
+    predecessor = None
     if before is not None:
-        source = Scene.objects.get(generation_id=generation.pk, index=before)
-        if source.status != Scene.Status.SUCCEEDED:
+        predecessor = Scene.objects.get(generation_id=generation.pk, index=before)
+        if predecessor.status != Scene.Status.SUCCEEDED:
             return Outcome()  # enqueued again when the predecessor completes
     if not _claim_submission(scene):
         return Outcome()
@@ -130,7 +131,7 @@ def run_scene(*, scene_id: int) -> Outcome:
         leases.heartbeat(Scene, scene_id, scene.claimed_by),
         tempfile.TemporaryDirectory(prefix="coherence-submit-") as work,
     ):
-        return _submit_claimed(generation, scene, source, Path(work))
+        return _submit_claimed(generation, scene, predecessor, Path(work))
 
 
 def _claim_submission(scene: Scene) -> bool:
@@ -154,17 +155,17 @@ def _claim_submission(scene: Scene) -> bool:
 
 
 def _submit_claimed(
-    generation: Generation, scene: Scene, source: Scene | None, work_dir: Path
+    generation: Generation, scene: Scene, predecessor: Scene | None, work_dir: Path
 ) -> Outcome:
     scene_id = scene.pk
     schema = _stored_schema_of(generation)
     try:
-        start = plan_handover(generation, scene, source, schema and schema.component, work_dir)
+        start = plan_handover(generation, scene, predecessor, schema and schema.component, work_dir)
     except HandoverUnavailable as exc:
         return fail_scene(scene_id=scene_id, message=str(exc))
     seed = _seed_for(generation, scene)
     request, recipe = _scene_request(generation, scene, start, seed, schema)
-    reused = start.source  # the predecessor, when the scene starts from its end
+    reused = start.predecessor  # when the scene starts from its predecessor's end
     Scene.objects.filter(pk=scene_id).update(
         recipe=recipe,
         seed=seed,

@@ -32,8 +32,8 @@ def save_file(name: str, local_path: Path, *, storage: Storage | None = None) ->
 def download(field_file: FieldFile, dest: Path) -> Path:
     """Copy a stored file to the local path ``dest`` (streamed, never whole in memory)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with field_file.storage.open(field_file.name, "rb") as source, dest.open("wb") as target:
-        shutil.copyfileobj(source, target, COPY_CHUNK_BYTES)
+    with field_file.storage.open(field_file.name, "rb") as stored, dest.open("wb") as target:
+        shutil.copyfileobj(stored, target, COPY_CHUNK_BYTES)
     return dest
 
 

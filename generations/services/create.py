@@ -89,8 +89,8 @@ def _store_generation(
     generation = Generation(
         owner=owner,
         title=title,
-        coherence_settings=review.settings,
-        seed_value=review.seed,
+        render_settings=review.settings,
+        seed=review.seed,
         provider=review.provider,
         model=review.model,
         model_version=model_version or "",

@@ -176,7 +176,7 @@ def store_images(
     for scene in scenes:
         image = scene_images.get(scene.index)
         if image is not None:
-            name = f"scene-{scene.index + 1:02d}.start.{image.extension}"
+            name = f"scene-{scene.number:02d}.start.{image.extension}"
             scene.image.save(name, ContentFile(image.data), save=False)
             scene.image_sha256 = image.sha256
 

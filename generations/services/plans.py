@@ -15,9 +15,9 @@ from generations.lifecycle.engine import get_model
 from generations.models import SEED_MAX, Generation
 from generations.services import hosted_models as hosted
 from generations.services import limits as caps
-from generations.services.render_settings import merge_coherence_settings
+from generations.services.render_settings import merge_render_settings
 from generations.services.request import GenerationRequest
-from pipeline import previews
+from pipeline import cheapest_settings
 from pipeline.providers.diffusion_families import DIFFUSERS_PROVIDER
 from pipeline.providers.registry import (
     LOCAL_MODEL,
@@ -153,14 +153,14 @@ def resolve_model(*, provider: str | None, model: str | None) -> tuple[str, str]
 
 
 def _validated(
-    *, scenes: Any, coherence_settings: Any, seed: Any, provider: Any, model: Any, title: Any
+    *, scenes: Any, render_settings: Any, seed: Any, provider: Any, model: Any, title: Any
 ) -> dict[str, Any]:
     """Every request-level check, with all their errors in one ValidationError."""
     errors: dict[str, Any] = {}
     results: dict[str, Any] = {}
     checks = {
         "plan": lambda: caps.check_plan_limits(validate_plan(scenes)),
-        "settings": lambda: merge_coherence_settings(coherence_settings),
+        "settings": lambda: merge_render_settings(render_settings),
         "seed": lambda: validate_seed(seed),
         "model": lambda: resolve_model(provider=provider, model=model),
     }
@@ -209,7 +209,7 @@ def review_plan(request: GenerationRequest) -> PlanReview:
     scenes, raw_images = hosted.split_images(request.scenes)
     results = _validated(
         scenes=scenes,
-        coherence_settings=request.coherence_settings,
+        render_settings=request.coherence_settings,
         seed=request.seed,
         provider=request.provider,
         model=request.model,
@@ -244,7 +244,7 @@ def preview_plan(
     spec: Any, plan: list[dict[str, Any]], *, width: int, height: int
 ) -> tuple[list[dict[str, Any]], tuple[int, int]]:
     """The plan at the model's cheapest settings; each scene keeps its planned duration."""
-    durations = previews.preview_durations(
+    durations = cheapest_settings.preview_durations(
         spec,
         [scene["duration"] for scene in plan],
         min_seconds=config.MIN_SCENE_SECONDS,
@@ -254,4 +254,4 @@ def preview_plan(
         {**scene, "duration": seconds, "planned_duration": scene["duration"]}
         for scene, seconds in zip(plan, durations, strict=True)
     ]
-    return shaped, previews.preview_size(spec, width, height, scale=config.PREVIEW_SCALE)
+    return shaped, cheapest_settings.preview_size(spec, width, height, scale=config.PREVIEW_SCALE)

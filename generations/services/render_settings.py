@@ -1,4 +1,6 @@
-"""Per-generation coherence settings: defaults, merging a partial dict, and strict validation.
+"""Per-generation render settings (``Generation.render_settings``; the API's published name is
+``coherence_settings``, kept in request bodies, responses, error keys and embedded recipes):
+defaults, merging a partial dict, and strict validation.
 
 Unknown keys are an error (a typo such as ``seed_contol`` must not silently fall back to a default).
 """
@@ -30,7 +32,7 @@ _TYPES: dict[str, type] = {
 }
 
 
-def merge_coherence_settings(partial: Any) -> dict[str, Any]:
+def merge_render_settings(partial: Any) -> dict[str, Any]:
     """Return the defaults with ``partial`` laid over them.
 
     Raises ValidationError naming each bad key.

@@ -59,7 +59,7 @@ def regenerate_generation(
     ``seed=None`` draws a fresh seed (when seed control is on); an int overrides it. ``actor`` is
     who asks (see ``create_generation``).
     """
-    settings_ = dict(source.coherence_settings)
+    settings_ = dict(source.render_settings)
     if seed is KEEP_SEED:
         if source.awaits_seed:
             raise ValidationError(
@@ -68,7 +68,7 @@ def regenerate_generation(
                     "is no seed to keep; give a seed, or null for a fresh one."
                 }
             )
-        seed = source.seed_value
+        seed = source.seed
     request = GenerationRequest(
         scenes=plan_of(source),
         title=title if title is not None else source.title,

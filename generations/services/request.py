@@ -24,7 +24,7 @@ class GenerationRequest:
 
     title: str = ""
     scenes: Any = None
-    coherence_settings: Any = None
+    coherence_settings: Any = None  # the API's name; stored as Generation.render_settings
     provider: str | None = None
     model: str | None = None
     seed: Any = None

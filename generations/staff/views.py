@@ -70,7 +70,7 @@ def progress_payload(generation: Generation) -> dict[str, Any]:
         "stage": generation.stage,
         "progress": generation.progress,
         "terminal": generation.is_terminal,
-        "seed": generation.seed_value,
+        "seed": generation.seed,
         "video": video_url(generation),
         "error": generation.error,
     }

@@ -112,7 +112,7 @@ def payload(generation: Generation, event: str, scene: Scene | None = None) -> d
         "status": generation.status,
         "stage": generation.stage,
         "progress": generation.progress,
-        "seed_value": generation.seed_value,
+        "seed_value": generation.seed,
         "quality": generation.quality,
         "coherence_score": generation.coherence_score,
         "cost": generation.cost,

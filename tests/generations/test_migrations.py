@@ -28,5 +28,25 @@ def test_the_database_refuses_a_seed_out_of_range(plan):
             width=64,
             height=64,
             fps=8,
-            seed_value=-1,
+            seed=-1,
         )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_seed_rename_keeps_every_seed():
+    """0011 renames Generation.seed to seed (as Scene's): a stored seed survives it."""
+    executor = MigrationExecutor(connection)
+    executor.migrate([("generations", "0010_generation_finalized_from")])
+    old = executor.loader.project_state([("generations", "0010_generation_finalized_from")]).apps
+    pk = (
+        old.get_model("generations", "Generation")
+        .objects.create(
+            provider="local", model="coherence/local-dna", width=64, height=64, fps=8, seed_value=42
+        )
+        .pk
+    )
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    from generations.models import Generation
+
+    assert Generation.objects.get(pk=pk).seed == 42

@@ -21,9 +21,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 FINALIZE = """
 import time
 from pathlib import Path
-from generations.iterate import previews
+from generations.iterate import finalize
 
-real_look, looks = previews.finalized_generation, []
+real_look, looks = finalize.finalized_generation, []
 
 def gated_look(preview):
     found = real_look(preview)
@@ -37,8 +37,8 @@ def gated_look(preview):
             time.sleep(0.01)
     return found
 
-previews.finalized_generation = gated_look
-generation, created = previews.finalize_preview(preview=Generation.objects.get(pk={pk!r}))
+finalize.finalized_generation = gated_look
+generation, created = finalize.finalize_preview(preview=Generation.objects.get(pk={pk!r}))
 result = [str(generation.pk), created, looks[0] is None]
 """
 

@@ -24,7 +24,7 @@ PLAN = {
 SCENES_OF = (
     "g = Generation.objects.get(pk='{gid}')\n"
     "result = {{'status': g.status, 'error': g.error, 'video': g.video.name, "
-    "'frames': g.frame_count, 'seed': g.seed_value, 'scenes': [dict(index=s.index, "
+    "'frames': g.frame_count, 'seed': g.seed, 'scenes': [dict(index=s.index, "
     "status=s.status, prediction=s.prediction_id, attempts=s.attempts, frames=s.frame_count, "
     "seed=s.seed) for s in g.scenes.order_by('index')]}}"
 )

@@ -130,7 +130,9 @@ class GenerationSummarySerializer(serializers.ModelSerializer):
         "to who may see the generation.",
     )
     status = GenerationStatusField(read_only=True)
+    # The model says ``seed`` (as Scene does); the API keeps its published name.
     seed_value = serializers.IntegerField(
+        source="seed",
         read_only=True,
         allow_null=True,
         help_text="The generation's seed (null: seed control off, or not drawn yet).",
@@ -168,7 +170,8 @@ class GenerationSummarySerializer(serializers.ModelSerializer):
 
 
 class GenerationDetailSerializer(GenerationSummarySerializer):
-    coherence_settings = CoherenceSettingsSerializer(read_only=True)
+    # The model says render_settings; the API keeps its published name.
+    coherence_settings = CoherenceSettingsSerializer(source="render_settings", read_only=True)
     warnings = serializers.ListField(child=serializers.CharField(), read_only=True)
     wall_seconds = serializers.SerializerMethodField(
         help_text="Seconds from start to finish (null while it runs)."

@@ -74,7 +74,7 @@ class VariationSerializer(serializers.Serializer):
         view_name="api:generation-detail", source="generation", read_only=True
     )
     status = serializers.CharField(source="generation.status")
-    seed = serializers.IntegerField(source="generation.seed_value", allow_null=True)
+    seed = serializers.IntegerField(source="generation.seed", allow_null=True)
     score = serializers.FloatField(source="generation.coherence_score", allow_null=True)
     noise = serializers.SerializerMethodField(
         help_text="Measured frame-to-frame noise (0-255 luma, mean over scenes) from the same "

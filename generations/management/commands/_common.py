@@ -72,7 +72,7 @@ def wait_with_progress(generation: Generation, *, timeout: float, show: bool = T
     try:
         while True:
             generation.refresh_from_db()
-            seed = f"seed {generation.seed_value} · " if generation.seed_value is not None else ""
+            seed = f"seed {generation.seed} · " if generation.seed is not None else ""
             bar.n = generation.progress
             bar.set_description(f"{seed}{generation.stage}"[:60], refresh=False)
             bar.refresh()
@@ -92,7 +92,7 @@ def wait_with_progress(generation: Generation, *, timeout: float, show: bool = T
 def print_result(out: OutputWrapper, generation: Generation) -> None:
     out.write(f"generation: {generation.pk}")
     out.write(f"status:     {generation.status}")
-    seed = generation.seed_value if generation.seed_value is not None else "none (seed control off)"
+    seed = generation.seed if generation.seed is not None else "none (seed control off)"
     out.write(f"seed:       {seed}")
     if generation.video:
         out.write(f"video:      {stored_location(generation.video)}")

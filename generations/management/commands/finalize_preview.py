@@ -10,7 +10,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from generations.iterate.previews import check_finalizable, finalize_estimate, finalize_preview
+from generations.iterate.finalize import check_finalizable, finalize_estimate, finalize_preview
 from generations.management.commands._common import (
     add_wait_arguments,
     describe,

@@ -46,7 +46,7 @@ class Command(BaseCommand):
         except (NoSuchVariation, VariationStateError) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(
-            f"chose variation {options['choose']} (seed {generation.seed_value}) for {parent.pk}"
+            f"chose variation {options['choose']} (seed {generation.seed}) for {parent.pk}"
         )
         finish_command(self.stdout, generation, options)
 
@@ -61,6 +61,6 @@ class Command(BaseCommand):
             noise = noise_label(measured(variation.coherence_report, "noise"))
             mark = "  <- chosen" if variation == chosen else ""
             self.stdout.write(
-                f"{rank:>4}  {variation.variation_number:>2}  {variation.seed_value:>10}  "
+                f"{rank:>4}  {variation.variation_number:>2}  {variation.seed:>10}  "
                 f"{score:>6}  {noise:>9}  {variation.status}{mark}"
             )

@@ -49,7 +49,7 @@ def test_the_list_shows_seed_status_progress_score_and_model(staff_client, finis
     response = staff_client.get(CHANGELIST)
     html = response.content.decode()
     assert finished in listed(response)
-    assert str(finished.seed_value) in html
+    assert str(finished.seed) in html
     assert f"{finished.coherence_score:.3f}" in html
     assert '<progress max="100" value="100">' in html
     assert "succeeded" in html
@@ -133,7 +133,7 @@ def test_filter_by_status(staff_client, plan, finished):
 
 def test_the_change_page_shows_seed_recipe_players_picture_and_boundaries(staff_client, finished):
     html = staff_client.get(change_url(finished)).content.decode()
-    assert f'<strong class="coherence-seed">{finished.seed_value}</strong>' in html
+    assert f'<strong class="coherence-seed">{finished.seed}</strong>' in html
     assert "&quot;coherence_settings&quot;" in html  # the recipe, as pretty JSON
     assert f'src="/api/generations/{finished.pk}/video"' in html
     for scene in finished.scenes.all():
@@ -227,10 +227,10 @@ def test_regenerate_with_the_same_seed(staff_client, finished):
     response = run_action(staff_client, "regenerate_same_seed", finished)
     new = Generation.objects.exclude(pk=finished.pk).get()
     assert new.source_generation == finished
-    assert new.seed_value == finished.seed_value
+    assert new.seed == finished.seed
     assert new.status == Generation.Status.SUCCEEDED
     [message] = messages_of(response)
-    assert f"with the same seed {finished.seed_value}" in message
+    assert f"with the same seed {finished.seed}" in message
     assert change_url(new) in message
     assert reverse("generations:detail", args=[new.pk]) in message
 
@@ -239,10 +239,10 @@ def test_regenerate_with_a_new_seed(staff_client, finished):
     response = run_action(staff_client, "regenerate_new_seed", finished)
     new = Generation.objects.exclude(pk=finished.pk).get()
     assert new.source_generation == finished
-    assert new.seed_value is not None
-    assert new.seed_value != finished.seed_value
+    assert new.seed is not None
+    assert new.seed != finished.seed
     [message] = messages_of(response)
-    assert f"with seed {new.seed_value}" in message
+    assert f"with seed {new.seed}" in message
 
 
 def test_regenerating_a_generation_without_a_seed_yet_is_refused(staff_client, queued):
@@ -284,8 +284,8 @@ def test_cancel_leaves_a_finished_generation_alone(staff_client, finished):
 
 
 def test_seed_lookup_lists_every_generation_and_scene_with_the_seed(staff_client, finished, plan):
-    other = stored(plan, seed=(finished.seed_value + 1) % SEED_MAX)
-    response = staff_client.get(SEED_LOOKUP, {"seed": finished.seed_value})
+    other = stored(plan, seed=(finished.seed + 1) % SEED_MAX)
+    response = staff_client.get(SEED_LOOKUP, {"seed": finished.seed})
     html = response.content.decode()
     assert response.context["generations"] == [finished]
     assert {s.generation_id for s in response.context["scenes"]} == {finished.pk}

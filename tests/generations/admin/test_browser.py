@@ -30,7 +30,7 @@ def test_staff_regenerate_a_generation_found_by_seed_and_watch_it_play(
     source = create_generation(GenerationRequest(scenes=plan, title="Fox and lake"))
     source.refresh_from_db()
     assert source.status == Generation.Status.SUCCEEDED, source.error
-    seed = str(source.seed_value)
+    seed = str(source.seed)
 
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.set_default_timeout(30_000)

@@ -44,7 +44,7 @@ def test_regenerate_copies_plan_settings_model_version_and_seed(api, seeded, pla
     assert body["id"] != str(seeded.pk)
     assert body["source_generation"] == str(seeded.pk)
     assert body["seed_value"] == 4242
-    assert body["coherence_settings"] == seeded.coherence_settings
+    assert body["coherence_settings"] == seeded.render_settings
     assert (body["provider"], body["model"], body["model_version"]) == (
         seeded.provider,
         seeded.model,

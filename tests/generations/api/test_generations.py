@@ -48,8 +48,8 @@ def test_create_stores_the_callers_plan_settings_and_seed(api, user, plan):
     assert response.status_code == 201
     generation = Generation.objects.get(pk=response.json()["id"])
     assert generation.owner == user
-    assert generation.seed_value == 1234
-    assert generation.coherence_settings == {
+    assert generation.seed == 1234
+    assert generation.render_settings == {
         "seed_control": True,
         "latent_reuse": True,
         "seed_mode": "offset",
@@ -95,17 +95,17 @@ def test_detail_shows_seed_recipes_latent_reuse_media_and_timings(api, plan, med
     body = api.get(f"/api/generations/{created['id']}/").json()
 
     generation = Generation.objects.get(pk=created["id"])
-    assert body["seed_value"] == generation.seed_value is not None
+    assert body["seed_value"] == generation.seed is not None
     assert body["progress"] == 100 and body["stage"] == "done"
     assert body["coherence_score"] == pytest.approx(generation.coherence_score)
     assert body["wall_seconds"] > 0
     assert body["error"] == "" and body["warnings"] == []
     first, second = body["scenes"][0], body["scenes"][1]
     for scene in body["scenes"]:
-        assert scene["seed"] == generation.seed_value
+        assert scene["seed"] == generation.seed
         assert scene["seed_applied"] is True
-        assert scene["recipe"]["seed"] == generation.seed_value
-        assert scene["provider_input"]["seed"] == generation.seed_value
+        assert scene["recipe"]["seed"] == generation.seed
+        assert scene["provider_input"]["seed"] == generation.seed
         base = f"http://testserver/api/generations/{generation.pk}/scenes/{scene['number']}"
         assert scene["clip_url"] == f"{base}/clip"
         assert scene["last_frame_url"] == f"{base}/last-frame"

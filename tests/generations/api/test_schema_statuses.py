@@ -78,7 +78,7 @@ def preview(user, plan) -> Generation:
         owner=user,
         enqueue=False,
     )
-    assert generation.seed_value == 1
+    assert generation.seed == 1
     return generation
 
 

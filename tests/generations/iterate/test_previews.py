@@ -7,15 +7,15 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from generations.iterate import previews as previews_module
+from generations.iterate import finalize as finalize_module
 from generations.iterate.estimates import request_estimate
-from generations.iterate.previews import finalize_estimate, finalize_preview
+from generations.iterate.finalize import finalize_estimate, finalize_preview
 from generations.lifecycle.engine import get_model
 from generations.models import Generation
 from generations.services.create import create_generation
 from generations.services.delete import delete_generation
 from generations.services.request import GenerationRequest
-from pipeline import media, previews
+from pipeline import cheapest_settings, media
 from pipeline.providers.registry import KLING_V21, LOCAL_MODEL, SEEDANCE_LITE
 from tests.generations.iterate.conftest import predictions
 
@@ -46,7 +46,7 @@ def test_finalize_renders_the_same_plan_and_seed_at_full_quality(preview, media_
     final.refresh_from_db()
     assert final.status == Generation.Status.SUCCEEDED, final.error
     assert (final.quality, final.width, final.height) == ("full", 128, 72)
-    assert final.seed_value == preview.seed_value
+    assert final.seed == preview.seed
     assert final.source_generation_id == preview.pk
     assert [s.duration for s in final.scenes.order_by("index")] == [1.0] * 4
     assert len(predictions() - before) == 4  # nothing in a preview matches full quality
@@ -64,7 +64,7 @@ def test_a_second_finalize_returns_the_first_and_starts_nothing(preview, monkeyp
     first, created = finalize_preview(preview=preview)
     assert created
     before, queued = predictions(), []
-    monkeypatch.setattr(previews_module, "enqueue_start_generation", queued.append)
+    monkeypatch.setattr(finalize_module, "enqueue_start_generation", queued.append)
     again, created_again = finalize_preview(preview=preview, title="another title")
     assert (again.pk, created_again) == (first.pk, False)
     assert Generation.objects.filter(quality="full").count() == 1
@@ -75,13 +75,13 @@ def test_a_second_finalize_returns_the_first_and_starts_nothing(preview, monkeyp
 def stale_first_look(monkeypatch) -> list:
     """The first look for a finalized generation finds none (made before the winner
     committed); later looks are real. Returns the list of looks made."""
-    real_look, looks = previews_module.finalized_generation, []
+    real_look, looks = finalize_module.finalized_generation, []
 
     def look(preview):
         looks.append(preview)
         return None if len(looks) == 1 else real_look(preview)
 
-    monkeypatch.setattr(previews_module, "finalized_generation", look)
+    monkeypatch.setattr(finalize_module, "finalized_generation", look)
     return looks
 
 
@@ -91,7 +91,7 @@ def test_the_loser_of_a_race_gets_the_winners_generation(preview, monkeypatch):
     winner, _ = finalize_preview(preview=preview, enqueue=False)
     looks = stale_first_look(monkeypatch)
     queued: list = []
-    monkeypatch.setattr(previews_module, "enqueue_start_generation", queued.append)
+    monkeypatch.setattr(finalize_module, "enqueue_start_generation", queued.append)
     loser, created = finalize_preview(preview=preview)
     assert (loser.pk, created) == (winner.pk, False)
     assert len(looks) == 2  # the stale look, then the look after the database refused
@@ -137,10 +137,10 @@ def test_estimates_before_running(plan, preview, settings):
 
 def test_the_cheapest_settings_follow_the_model():
     kling, seedance, local = get_model(KLING_V21), get_model(SEEDANCE_LITE), get_model(LOCAL_MODEL)
-    assert previews.shortest_duration(kling, min_seconds=0.5, fps=24) == 5.0
-    assert previews.shortest_duration(seedance, min_seconds=0.5, fps=24) == 2.0
-    assert previews.shortest_duration(local, min_seconds=0.5, fps=24) == 0.5
-    assert previews.preview_size(local, 512, 288, scale=0.5) == (256, 144)
+    assert cheapest_settings.shortest_duration(kling, min_seconds=0.5, fps=24) == 5.0
+    assert cheapest_settings.shortest_duration(seedance, min_seconds=0.5, fps=24) == 2.0
+    assert cheapest_settings.shortest_duration(local, min_seconds=0.5, fps=24) == 0.5
+    assert cheapest_settings.preview_size(local, 512, 288, scale=0.5) == (256, 144)
     # A hosted model is asked for its lowest resolution label (seedance: 480p).
-    assert previews.preview_size(seedance, 1920, 1080, scale=0.5) == (854, 480)
+    assert cheapest_settings.preview_size(seedance, 1920, 1080, scale=0.5) == (854, 480)
     assert seedance.resolution_for(854, 480) == "480p"

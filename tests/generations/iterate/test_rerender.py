@@ -51,7 +51,7 @@ def test_rerendering_scene_3_of_4_makes_exactly_two_predictions(original, media_
     assert len(new.coherence_report["boundaries"]) == 3
     assert new.coherence_score is not None
     assert new.source_generation_id == original.pk
-    assert new.seed_value == original.seed_value
+    assert new.seed == original.seed
 
 
 def test_a_new_seed_for_one_scene_changes_that_scene_only(original, media_root):
@@ -59,7 +59,7 @@ def test_a_new_seed_for_one_scene_changes_that_scene_only(original, media_root):
     new.refresh_from_db()
     assert new.status == Generation.Status.SUCCEEDED, new.error
     fresh, old = scenes_of(new), scenes_of(original)
-    assert [s.seed for s in fresh] == [1234, original.seed_value, old[2].seed, old[3].seed]
+    assert [s.seed for s in fresh] == [1234, original.seed, old[2].seed, old[3].seed]
     assert [s.recipe["rendered"] for s in fresh] == [True, True, False, False]
     assert clip_bytes(fresh[0]) != clip_bytes(old[0])
     assert clip_bytes(fresh[2]) == clip_bytes(old[2])
@@ -106,7 +106,7 @@ def test_without_latent_reuse_only_the_scene_itself_renders(plan, media_root):
     fresh = scenes_of(new)
     assert [s.recipe["rendered"] for s in fresh] == [False, False, True, False]
     assert len(predictions() - before) == 1
-    assert fresh[2].seed != source.seed_value and fresh[2].seed == fresh[2].seed_override
+    assert fresh[2].seed != source.seed and fresh[2].seed == fresh[2].seed_override
 
 
 def test_a_preview_rerenders_as_a_preview(plan, media_root):

@@ -56,7 +56,7 @@ def test_choosing_from_the_admin_starts_the_full_generation(staff_client, parent
     response = staff_client.post(url)
     assert response.status_code == 302
     parent.refresh_from_db()
-    assert (parent.status, parent.seed_value) == ("succeeded", best.seed_value)
+    assert (parent.status, parent.seed) == ("succeeded", best.seed)
 
 
 def test_staff_without_change_permission_cannot_choose(client, django_user_model, parent):

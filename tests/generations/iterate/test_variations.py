@@ -37,7 +37,7 @@ def test_variations_render_the_first_scene_with_distinct_seeds(parent, media_roo
     assert parent.stage == "variations ready: choose one"
     variations = list(parent.variations.order_by("variation_number"))
     assert [v.variation_number for v in variations] == [1, 2, 3]
-    assert len({v.seed_value for v in variations}) == 3
+    assert len({v.seed for v in variations}) == 3
     for variation in variations:
         assert variation.status == Generation.Status.SUCCEEDED, variation.error
         assert variation.scenes.count() == 1
@@ -66,13 +66,13 @@ def test_choosing_starts_the_full_plan_and_reuses_the_chosen_render(parent, medi
     chosen = choose_variation(parent=parent, number=best.variation_number)
     chosen.refresh_from_db()
     assert chosen.status == Generation.Status.SUCCEEDED, chosen.error
-    assert chosen.seed_value == best.seed_value
+    assert chosen.seed == best.seed
     assert chosen_variation(chosen) == best
     scenes = list(chosen.scenes.order_by("index"))
     assert len(predictions() - before) == 3  # scene 1 is the variation's own render
     assert clip_bytes(scenes[0]) == clip_bytes(best.scenes.get())
     assert scenes[0].recipe["reused_from"] == {"generation": str(best.pk), "scene": 1}
-    assert all(s.seed == best.seed_value for s in scenes)
+    assert all(s.seed == best.seed for s in scenes)
     with pytest.raises(VariationStateError):
         choose_variation(parent=chosen, number=1)
 

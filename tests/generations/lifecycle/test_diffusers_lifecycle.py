@@ -57,7 +57,7 @@ def test_continuous_scenes_start_from_the_stored_final_latent(
     assert generation.status == Generation.Status.SUCCEEDED, generation.error
     scenes = list(generation.scenes.order_by("index"))
     for scene in scenes:
-        assert scene.recipe["seed"] == scene.provider_input["seed"] == generation.seed_value
+        assert scene.recipe["seed"] == scene.provider_input["seed"] == generation.seed
         assert scene.seed_applied is True
         assert scene.final_latent, "every scene keeps its final latent"
         render = scene.recipe["render"]

@@ -41,11 +41,11 @@ def test_a_generation_runs_to_a_stitched_video(plan, media_root):
 
 def test_the_seed_is_stored_and_sent_to_every_scene(plan, media_root):
     generation = run(plan)
-    assert generation.seed_value is not None
+    assert generation.seed is not None
     for scene in scenes_of(generation):
-        assert scene.seed == generation.seed_value
-        assert scene.provider_input["seed"] == generation.seed_value
-        assert scene.recipe["seed"] == generation.seed_value
+        assert scene.seed == generation.seed
+        assert scene.provider_input["seed"] == generation.seed
+        assert scene.recipe["seed"] == generation.seed
         assert scene.seed_applied is True
 
 
@@ -57,7 +57,7 @@ def test_offset_mode_sends_seed_plus_index(plan, media_root):
 def test_seed_control_off_sends_no_seed_at_all(plan, media_root):
     generation = run(plan, coherence_settings={"seed_control": False})
     assert generation.status == Generation.Status.SUCCEEDED
-    assert generation.seed_value is None
+    assert generation.seed is None
     for scene in scenes_of(generation):
         assert "seed" not in scene.provider_input
         assert scene.seed is None

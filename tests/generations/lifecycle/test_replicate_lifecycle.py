@@ -40,7 +40,7 @@ def test_a_seeded_image_model_gets_the_seed_everywhere_and_frames_only_on_contin
     generation = run(plan)
     assert generation.status == Generation.Status.SUCCEEDED, generation.error
     inputs = sent_inputs(server, generation)
-    assert [i["seed"] for i in inputs] == [generation.seed_value] * 4
+    assert [i["seed"] for i in inputs] == [generation.seed] * 4
     assert ["image" in i for i in inputs] == [False, True, False, True]
     for scene in scenes_of(generation):
         assert scene.seed_applied is True
@@ -84,7 +84,7 @@ def test_a_model_that_rejects_seed_is_retried_without_it_and_it_is_recorded(serv
     assert generation.status == Generation.Status.SUCCEEDED, generation.error
     assert all("seed" not in i for i in sent_inputs(server, generation))
     scene = scenes_of(generation)[0]
-    assert scene.seed == generation.seed_value  # what we asked for…
+    assert scene.seed == generation.seed  # what we asked for…
     assert scene.seed_applied is False  # …and that it did not take
     assert "seed" in scene.seed_note
     assert any("Seed not applied" in w and SEEDANCE_LITE in w for w in generation.warnings)

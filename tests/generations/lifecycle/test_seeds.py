@@ -23,7 +23,7 @@ def test_the_same_generation_gets_the_same_seed_on_every_call(plan):
     assert first is not None
     assert seeds.ensure_generation_seed(generation_id=generation.pk) == first
     generation.refresh_from_db()
-    assert generation.seed_value == first
+    assert generation.seed == first
 
 
 @pytest.mark.django_db
@@ -39,7 +39,7 @@ def test_seed_control_off_draws_nothing(plan):
     )
     assert seeds.ensure_generation_seed(generation_id=generation.pk) is None
     generation.refresh_from_db()
-    assert generation.seed_value is None
+    assert generation.seed is None
 
 
 def test_shared_mode_gives_every_scene_the_same_seed():
@@ -84,7 +84,7 @@ def test_two_concurrent_callers_on_two_connections_store_one_seed(plan, monkeypa
         t.start()
     for t in threads:
         t.join()
-    stored = Generation.objects.get(pk=generation.pk).seed_value
+    stored = Generation.objects.get(pk=generation.pk).seed
     assert results == [stored, stored]
 
 
@@ -97,4 +97,4 @@ def test_two_concurrent_callers_on_two_connections_store_one_seed(plan, monkeypa
     ],
 )
 def test_awaits_seed_is_seed_control_on_and_no_seed_drawn_yet(settings, seed, awaits):
-    assert Generation(coherence_settings=settings, seed_value=seed).awaits_seed is awaits
+    assert Generation(render_settings=settings, seed=seed).awaits_seed is awaits

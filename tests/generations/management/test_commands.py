@@ -91,8 +91,8 @@ def test_generate_without_wait_says_it_is_queued(plan_file, media_root):
 def test_generate_switches_seed_control_and_latent_reuse_off(plan_file, media_root):
     out = run("generate", str(plan_file), "--wait", "--no-seed-control", "--no-latent-reuse")
     generation = Generation.objects.get()
-    assert generation.coherence_settings["seed_control"] is False
-    assert generation.coherence_settings["latent_reuse"] is False
+    assert generation.render_settings["seed_control"] is False
+    assert generation.render_settings["latent_reuse"] is False
     assert "seed:       none (seed control off)" in out
 
 
@@ -153,23 +153,23 @@ def test_regenerate_keeps_the_seed_and_links_the_source(finished):
     out = run("regenerate_with_seed", str(finished.pk), "--wait")
     new = newest()
     assert new.source_generation == finished
-    assert new.seed_value == finished.seed_value
+    assert new.seed == finished.seed
     assert new.status == Generation.Status.SUCCEEDED
     assert f"created generation {new.pk} (regenerating {finished.pk})" in out
-    assert f"seed:       {finished.seed_value}" in out
+    assert f"seed:       {finished.seed}" in out
 
 
 def test_regenerate_with_a_given_seed(finished):
-    seed = (finished.seed_value + 1) % SEED_MAX
+    seed = (finished.seed + 1) % SEED_MAX
     run("regenerate_with_seed", str(finished.pk), "--seed", str(seed), "--wait")
-    assert newest().seed_value == seed
+    assert newest().seed == seed
 
 
 def test_regenerate_with_a_new_seed(finished):
     run("regenerate_with_seed", str(finished.pk), "--new-seed", "--wait")
     new = newest()
-    assert new.seed_value is not None
-    assert new.seed_value != finished.seed_value
+    assert new.seed is not None
+    assert new.seed != finished.seed
 
 
 def test_regenerate_without_wait_says_it_is_queued(finished):
@@ -221,7 +221,7 @@ def test_from_video_replays_the_embedded_recipe(finished):
     new = newest()
     assert new.pk != finished.pk
     assert new.source_generation == finished
-    assert new.seed_value == finished.seed_value
+    assert new.seed == finished.seed
     assert new.title == finished.title
     assert [s.prompt for s in new.scenes.all()] == [s.prompt for s in finished.scenes.all()]
     assert "status:     succeeded" in out
@@ -235,7 +235,7 @@ def test_from_video_works_when_the_source_is_gone_and_verifies_against_the_file(
     out = run("regenerate_with_seed", "--from-video", str(path), "--verify")
     new = newest()
     assert new.source_generation is None
-    assert new.seed_value == finished.seed_value
+    assert new.seed == finished.seed
     assert f"against {path}" in out
     assert verify_rows(out)["final video"][:2] == ["identical", "same"]
     assert "reproduced exactly: all 1 compared files are byte-identical" in out

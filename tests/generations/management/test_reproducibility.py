@@ -97,7 +97,7 @@ def video_of(generation: Generation) -> Path:
 def test_the_recipe_read_from_a_video_is_the_generations_recipe_without_its_id(finished):
     recipe = recipe_from_video(video_of(finished))
     assert recipe == generation_recipe(finished)
-    assert recipe["seed"] == finished.seed_value
+    assert recipe["seed"] == finished.seed
     assert len(recipe["scenes"]) == 4
     # The id stays in the database: the file holds neither it nor any other id.
     data = video_of(finished).read_bytes()
@@ -126,9 +126,9 @@ def test_another_title_is_another_recipe_and_other_bytes(finished):
 def test_replaying_a_video_links_the_first_generation_that_made_those_bytes(finished):
     regenerated = regenerate_generation(source=finished)
     replay = replay_video(path=video_of(regenerated), seed=77)
-    assert replay.seed_value == 77
+    assert replay.seed == 77
     assert replay.source_generation == finished
-    assert replay.coherence_settings == finished.coherence_settings
+    assert replay.render_settings == finished.render_settings
 
 
 def test_replaying_a_video_of_an_unknown_generation_links_nothing(finished, tmp_path):
@@ -137,7 +137,7 @@ def test_replaying_a_video_of_an_unknown_generation_links_nothing(finished, tmp_
     Generation.objects.filter(pk=finished.pk).delete()
     replay = replay_video(path=copy)
     assert replay.source_generation is None
-    assert replay.seed_value == finished.seed_value
+    assert replay.seed == finished.seed
 
 
 def test_a_video_made_before_ids_left_the_file_still_links_its_generation(finished, tmp_path):

@@ -134,7 +134,7 @@ def test_minimax_is_never_sent_a_seed_and_says_so(synced):
     )
 
     generation.refresh_from_db()
-    assert generation.seed_value is not None  # seed control is on…
+    assert generation.seed is not None  # seed control is on…
     assert all(
         "seed" not in synced.prediction(s.prediction_id)["input"] for s in scenes_of(generation)
     )
@@ -269,7 +269,7 @@ def test_regenerating_keeps_the_start_images_and_never_sends_the_reported_versio
 
     again.refresh_from_db()
     assert again.status == Generation.Status.SUCCEEDED, again.error
-    assert again.seed_value == source.seed_value
+    assert again.seed == source.seed
     assert again.reference_image_sha256 == source.reference_image_sha256
     assert synced.requests_by_endpoint["POST /v1/predictions"] == 0  # never by version
     assert accepted_creates(synced) == 6

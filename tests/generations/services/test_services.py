@@ -16,7 +16,7 @@ def make(plan, owner=None, **kwargs):
 def test_create_stores_the_generation_and_its_scenes_in_order(plan, user):
     generation = make(plan, title="Fox", owner=user)
     assert generation.status == Generation.Status.QUEUED
-    assert generation.coherence_settings["seed_control"] is True
+    assert generation.render_settings["seed_control"] is True
     assert list(generation.scenes.values_list("index", "continuous")) == [
         (0, False),
         (1, True),
@@ -26,11 +26,11 @@ def test_create_stores_the_generation_and_its_scenes_in_order(plan, user):
 
 
 def test_the_seed_is_not_drawn_at_creation(plan):
-    assert make(plan).seed_value is None
+    assert make(plan).seed is None
 
 
 def test_a_given_seed_is_stored_as_is(plan):
-    assert make(plan, seed=1234).seed_value == 1234
+    assert make(plan, seed=1234).seed == 1234
 
 
 @pytest.mark.parametrize("seed", [-1, SEED_MAX + 1, 1.5, "7", True])
@@ -102,16 +102,16 @@ def test_regenerate_copies_plan_settings_model_and_seed(plan, user):
     source = make(plan, seed=99, coherence_settings={"seed_mode": "offset"}, owner=user)
     again = regenerate_generation(source=source, enqueue=False)
     assert again.source_generation == source
-    assert again.seed_value == 99
-    assert again.coherence_settings == source.coherence_settings
+    assert again.seed == 99
+    assert again.render_settings == source.render_settings
     assert again.owner == user
     assert [s.prompt for s in again.scenes.all()] == [s.prompt for s in source.scenes.all()]
 
 
 def test_regenerate_with_a_new_seed_or_none(plan):
     source = make(plan, seed=99)
-    assert regenerate_generation(source=source, seed=7, enqueue=False).seed_value == 7
-    assert regenerate_generation(source=source, seed=None, enqueue=False).seed_value is None
+    assert regenerate_generation(source=source, seed=7, enqueue=False).seed == 7
+    assert regenerate_generation(source=source, seed=None, enqueue=False).seed is None
 
 
 def test_regenerate_keeping_the_seed_of_a_source_without_one_is_refused(plan):

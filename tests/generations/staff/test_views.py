@@ -25,8 +25,8 @@ def test_the_page_shows_the_final_video_seed_recipe_and_coherence_picture(staff_
     html = staff_client.get(page_url(finished)).content.decode()
     video = f"/api/generations/{finished.pk}/video"
     assert f'<video id="final-video" controls preload="auto" src="{video}">' in html
-    assert f'<dd class="seed" id="seed">{finished.seed_value}</dd>' in html
-    assert "&quot;seed&quot;: " + str(finished.seed_value) in html  # in the recipe JSON
+    assert f'<dd class="seed" id="seed">{finished.seed}</dd>' in html
+    assert "&quot;seed&quot;: " + str(finished.seed) in html  # in the recipe JSON
     assert "<svg" in html
 
 
@@ -72,7 +72,7 @@ def test_the_progress_endpoint_gives_the_video_once_finished(staff_client, finis
     data = staff_client.get(progress_url(finished)).json()
     assert data["terminal"] is True
     assert data["video"] == f"/api/generations/{finished.pk}/video"
-    assert data["seed"] == finished.seed_value
+    assert data["seed"] == finished.seed
 
 
 @pytest.mark.parametrize("url_name", ["generations:detail", "generations:progress"])

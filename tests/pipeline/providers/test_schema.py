@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from pipeline.planning import PlannedScene, estimate_cost, plan_problems, start_image_source
+from pipeline.planning import PlannedScene, estimate_cost, plan_problems, start_image_origin
 from pipeline.providers.registry import (
     BUILTIN_MODELS,
     KLING_V21,
@@ -94,9 +94,9 @@ def test_required_start_images_come_from_the_schema_else_the_registry():
     assert not needs_start_image(SPECS[SEEDANCE_LITE], live(SEEDANCE_LITE))
 
 
-def test_start_image_sources_and_plan_problems():
+def test_start_image_origins_and_plan_problems():
     heads = [PlannedScene(0, 5, False), PlannedScene(1, 5, True), PlannedScene(2, 5, False, True)]
-    sources = [start_image_source(s, latent_reuse=True, has_reference=False) for s in heads]
+    sources = [start_image_origin(s, latent_reuse=True, has_reference=False) for s in heads]
     assert sources == [None, "previous", "scene"]
 
     problems = plan_problems(SPECS[KLING_V21], None, heads, latent_reuse=False, has_reference=False)
