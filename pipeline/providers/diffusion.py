@@ -79,7 +79,14 @@ _LOAD_LOCK = threading.Lock()
 def load_pipeline(model: DiffusersModel, *, device: str, dtype: torch.dtype, options: Any) -> Any:
     """The model's pipeline, loaded with ``DiffusionPipeline.from_pretrained`` on first use and
     kept for the life of the process (about 0.1 s for a tiny model, minutes for real weights)."""
-    key = (model.source, model.class_name, device, dtype, options.cpu_offload, options.vae_tiling)
+    key = (
+        model.pretrained_name_or_path,
+        model.class_name,
+        device,
+        dtype,
+        options.cpu_offload,
+        options.vae_tiling,
+    )
     with _LOAD_LOCK:
         if key not in _PIPELINES:
             _PIPELINES[key] = _load(model, device=device, dtype=dtype, options=options)
@@ -92,7 +99,7 @@ def _load(model: DiffusersModel, *, device: str, dtype: torch.dtype, options: An
 
     diffusers_logging.disable_progress_bar()  # a worker's log is no terminal
     try:
-        pipe = DiffusionPipeline.from_pretrained(model.source, dtype=dtype)
+        pipe = DiffusionPipeline.from_pretrained(model.pretrained_name_or_path, dtype=dtype)
     except (OSError, ValueError) as exc:
         raise ProviderError(f"could not load diffusers model {model.name!r}: {exc}") from exc
     if model.family is LTX and type(pipe) is not LTXPipeline:

@@ -6,8 +6,8 @@ unknown directory or pipeline class at create, with a 400 naming ``model``) with
 ``[diffusion]`` extra's weight; only the worker that renders imports torch
 (``pipeline.providers.diffusion``).
 
-The rules per family were read from diffusers 0.42.1's own pipelines (the source named in each
-``sources`` entry) and the models' pages; ``docs/providers.md`` repeats them.
+The rules per family were read from diffusers 0.42.1's own pipelines (the file named in each
+``citations`` entry) and the models' pages; ``docs/providers.md`` repeats them.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class Family:
     native_fps: int
     default_steps: int
     default_guidance: float
-    sources: Mapping[str, str] = field(default_factory=dict)
+    citations: Mapping[str, str] = field(default_factory=dict)  # where each rule was read
 
     def frames_for(self, seconds: float, fps: int) -> int:
         """The frame count nearest to ``seconds`` at ``fps`` that the pipeline accepts
@@ -71,7 +71,7 @@ LTX = Family(
     native_fps=24,
     default_steps=50,
     default_guidance=3.0,
-    sources={
+    citations={
         "frames": "diffusers/pipelines/ltx/pipeline_ltx.py: latent frames = (frames - 1) // 8 + 1 "
         "(vae_temporal_compression_ratio 8 in LTX-Video's VAE)",
         "size": "pipeline_ltx.py check_inputs: height and width divisible by 32",
@@ -90,7 +90,7 @@ WAN = Family(
     native_fps=16,
     default_steps=50,
     default_guidance=5.0,
-    sources={
+    citations={
         "frames": "diffusers/pipelines/wan/pipeline_wan.py: num_frames - 1 divisible by "
         "vae_scale_factor_temporal (4)",
         "size": "pipeline_wan.py: multiples of vae_scale_factor_spatial (8) x patch size (2)",
@@ -130,7 +130,9 @@ class DiffusersModel:
     needs_image: bool
     # What exactly ran, for the recipe: {"hub_id", "revision"} or {"directory", "fingerprint"}.
     identity: Mapping[str, str]
-    source: str  # what ``from_pretrained`` is given: the directory's absolute path, or the hub id
+    # What ``from_pretrained`` is given (diffusers' own name): the directory's absolute path, or
+    # the hub id.
+    pretrained_name_or_path: str
 
 
 def family_of(class_name: str) -> Family:
