@@ -2,12 +2,10 @@
 
 import json
 import re
-import time
 
 import pytest
 
 from pipeline import media
-from tests.support.deployment import assert_rendered_once
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +55,7 @@ def test_a_real_cluster_runs_a_generation_to_a_stitched_video(deployment, tmp_pa
 
 
 # Three chains of three: with ~1 s of simulated model time per scene and two workers, the work
-# takes several seconds, so the kill lands mid-generation.
+# takes several seconds, so a kill lands mid-generation (test_kill.py, test_stopping.py...).
 LONG_PLAN = {
     "title": "integration, long",
     "scenes": [
@@ -66,34 +64,3 @@ LONG_PLAN = {
         for i in range(3)
     ],
 }
-
-
-def test_a_killed_cluster_restarts_and_finishes_without_resubmitting(deployment, tmp_path):
-    deployment.env["COHERENCE_LOCAL_LATENCY"] = "1.0"
-    deployment.env["COHERENCE_STALE_AFTER_SECONDS"] = "3"
-    # A claim whose heartbeat stopped lapses after 3 s (default 20).
-    deployment.env["COHERENCE_LEASE_SECONDS"] = "3"
-    cluster = deployment.start_cluster()
-    gid = create(deployment, tmp_path, LONG_PLAN)
-    deployment.wait_for(
-        f"result = Scene.objects.filter(generation_id='{gid}', status='succeeded').count() >= 1",
-        timeout=60,
-        interval=0.2,
-    )
-    deployment.kill_cluster(cluster)
-    before = deployment.query(SCENES_OF.format(gid=gid))
-    assert before["status"] == "running"
-    assert any(s["status"] != "succeeded" for s in before["scenes"])
-
-    deployment.start_cluster()
-    # The scene the dead worker had claimed counts as lost once it is stale (3 s here); the
-    # schedule would reconcile within a minute, the operator's command does it now.
-    time.sleep(3.5)
-    deployment.manage("reconcile")
-    result = finished(deployment, gid, timeout=120)
-    assert result["status"] == "succeeded", result["error"]
-    predictions = [s["prediction"] for s in result["scenes"]]
-    # One completed prediction per scene: none was submitted a second time once it had an id.
-    assert_rendered_once(deployment, predictions)
-    info = media.probe(deployment.fetch_media(result["video"], tmp_path / "video.mp4"))
-    assert info.frame_count == sum(s["frames"] for s in result["scenes"])

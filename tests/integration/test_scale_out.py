@@ -1,6 +1,7 @@
 """The scale-out shape for real: two qclusters on Redis (and PostgreSQL when DATABASE_URL points at
 one, as in CI's second run), media on an S3-compatible bucket, a ticker beside them; then a
-SIGKILL of a whole machine and a stop the way systemd's KillMode=mixed does it."""
+stop the way systemd's KillMode=mixed does it. (The SIGKILL of a whole machine of this shape is a
+case of test_kill.py.)"""
 
 from __future__ import annotations
 
@@ -17,14 +18,10 @@ import pytest
 
 from bench.deployment import Deployment
 from pipeline import media
-from tests.integration.test_qcluster import LONG_PLAN, PLAN, SCENES_OF, create, finished
+from tests.integration.test_qcluster import LONG_PLAN, PLAN, create, finished
 from tests.support.deployment import assert_rendered_once
 
 pytestmark = pytest.mark.integration
-
-# The figure recovery is measured against (issue 18): a SIGKILLed cluster's generations finished
-# 6 to 12 minutes later, when claims were only declared lost after Q_TIMEOUT + 60 s.
-OLD_RECOVERY = "6-12 min"
 
 STORED = (
     "g = Generation.objects.get(pk='{gid}')\n"
@@ -102,36 +99,6 @@ def test_two_clusters_put_every_file_in_the_bucket_and_only_the_owner_gets_the_v
     assert media.probe(video).frame_count == result["frames"]
     assert answers["stranger"][0] == 404
     assert (answers["owner_detail"], answers["stranger_detail"]) == (200, 404)
-
-
-def start_machine(deployment: Deployment) -> list[subprocess.Popen]:
-    """What one machine of the deployment runs: a qcluster and a ticker."""
-    return [deployment.start_cluster(), deployment.start_ticker()]
-
-
-def test_a_killed_machine_is_recovered_within_a_minute_of_its_restart(scaled, tmp_path):
-    deployment, _ = scaled
-    deployment.env["COHERENCE_LOCAL_LATENCY"] = "1.0"
-    machine = start_machine(deployment)
-    gid = create(deployment, tmp_path, LONG_PLAN)
-    deployment.wait_for(
-        f"result = Scene.objects.filter(generation_id='{gid}', status='succeeded').count() >= 2",
-        timeout=60,
-        interval=0.2,
-    )
-    for process in machine:
-        deployment.kill_cluster(process)  # SIGKILL, whole process group
-    assert deployment.query(SCENES_OF.format(gid=gid))["status"] == "running"
-
-    restarted = time.monotonic()
-    start_machine(deployment)
-    result = finished(deployment, gid, timeout=120)
-    recovery = time.monotonic() - restarted
-    print(f"\ntime to finish after restart: {recovery:.1f} s (before leases: {OLD_RECOVERY})")
-    assert result["status"] == "succeeded", result["error"]
-    assert recovery <= 60
-    assert_rendered_once(deployment, [s["prediction"] for s in result["scenes"]])
-    assert files_under(deployment.media_root) == []
 
 
 UNIT = Path(__file__).resolve().parents[2] / "docs" / "deploy" / "coherence-qcluster.service"
