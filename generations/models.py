@@ -156,9 +156,9 @@ class Scene(models.Model):
         FAILED = "failed"
         CANCELED = "canceled"
 
-    class LatentReuse(models.TextChoices):
+    class HandoverMethod(models.TextChoices):
         NONE = "", "none"
-        # The hand-over ladder, best first (pipeline.handover chooses per scene).
+        # The hand-over ladder, best first (generations.lifecycle.handover chooses per scene).
         LATENT = "latent", "final latent"
         CLIP = "clip", "previous clip"
         FIRST_FRAME = "first_frame", "last frame as first-frame image"
@@ -187,12 +187,16 @@ class Scene(models.Model):
     recipe = models.JSONField(null=True, blank=True)
     provider_input = models.JSONField(null=True, blank=True)
     model_version = models.CharField(max_length=128, blank=True)
-    conditioning_frame = models.FileField(upload_to=scene_upload_path, blank=True, max_length=300)
-    conditioning_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
-    latent_reuse_method = models.CharField(
-        max_length=16, choices=LatentReuse.choices, default=LatentReuse.NONE, blank=True
+    # The hand-over (generations.lifecycle.handover): the predecessor's last frame when it was
+    # handed over, the sha256 of what was handed over (latent, clip or frame), how, and from which
+    # scene. The API keeps its names: latent_reuse.{method, source_scene_index,
+    # conditioning_sha256} and conditioning_frame_url.
+    handover_frame = models.FileField(upload_to=scene_upload_path, blank=True, max_length=300)
+    handover_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    handover_method = models.CharField(
+        max_length=16, choices=HandoverMethod.choices, default=HandoverMethod.NONE, blank=True
     )
-    latent_source = models.ForeignKey(
+    handover_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     prediction_id = models.CharField(max_length=128, blank=True, db_index=True)

@@ -104,7 +104,7 @@ def continuity_by_boundary(generation: Generation) -> dict[int, dict[str, Any]]:
 
 def generations_with_scenes(queryset: QuerySet[Generation]) -> QuerySet[Generation]:
     """``queryset`` with every generation's scenes (and each scene's latent source) prefetched."""
-    scenes = Scene.objects.select_related("latent_source").order_by("index")
+    scenes = Scene.objects.select_related("handover_from").order_by("index")
     return queryset.prefetch_related(Prefetch("scenes", queryset=scenes))
 
 

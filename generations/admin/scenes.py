@@ -41,7 +41,7 @@ class SceneInline(admin.TabularInline):
         return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Scene]:
-        return super().get_queryset(request).select_related("latent_source")
+        return super().get_queryset(request).select_related("handover_from")
 
     @admin.display(description="#")
     def number(self, scene: Scene) -> int:
@@ -64,12 +64,12 @@ class SceneInline(admin.TabularInline):
 
     @admin.display(description="latent reuse")
     def latent_reuse(self, scene: Scene) -> str:
-        if not scene.latent_reuse_method:
+        if not scene.handover_method:
             return NOTHING
-        method = scene.get_latent_reuse_method_display()
-        if scene.latent_source is None:
+        method = scene.get_handover_method_display()
+        if scene.handover_from is None:
             return method
-        return f"{method} from scene {scene.latent_source.number}"
+        return f"{method} from scene {scene.handover_from.number}"
 
     @admin.display(description="render")
     def render(self, scene: Scene) -> str:

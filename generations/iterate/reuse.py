@@ -43,7 +43,7 @@ def reuse_render(*, source: Scene, target: Scene, predecessor: Scene | None) -> 
     before ``target`` in its own generation (the latent source of a continuous scene)."""
     for name in RENDER_FILES:
         _copy_file(getattr(source, name), getattr(target, name))
-    latent_source = predecessor if source.latent_source_id and predecessor else None
+    handover_from = predecessor if source.handover_from_id and predecessor else None
     target.status = Scene.Status.SUCCEEDED
     target.recipe = {
         **(source.recipe or {}),
@@ -54,10 +54,10 @@ def reuse_render(*, source: Scene, target: Scene, predecessor: Scene | None) -> 
     target.seed_applied = source.seed_applied
     target.seed_note = source.seed_note
     target.model_version = source.model_version
-    target.latent_reuse_method = source.latent_reuse_method
-    target.latent_source = latent_source
-    target.conditioning_sha256 = source.conditioning_sha256
-    target.conditioning_frame = latent_source.last_frame.name if latent_source else ""
+    target.handover_method = source.handover_method
+    target.handover_from = handover_from
+    target.handover_sha256 = source.handover_sha256
+    target.handover_frame = handover_from.last_frame.name if handover_from else ""
     target.frame_count = source.frame_count
     target.cost = Decimal(0)  # no prediction: nothing is billed for a reused scene
     target.finished_at = timezone.now()

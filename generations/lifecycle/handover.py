@@ -1,7 +1,7 @@
 """The hand-over: how a scene starts, above all how a continuous scene starts from its predecessor.
 
 One ladder, best first, chosen per scene from what the model can take and what the predecessor
-left (``Scene.LatentReuse`` names each rung):
+left (``Scene.HandoverMethod`` names each rung):
 
 - ``latent``: the predecessor's stored final latent, with no decode/encode round trip (the local
   model, diffusers models), when it was rendered by this model at this size;
@@ -28,7 +28,7 @@ from generations.models import Generation, Scene
 from pipeline import media
 from pipeline.providers.registry import ModelSpec
 
-Method = Scene.LatentReuse
+Method = Scene.HandoverMethod
 
 
 class HandoverUnavailable(Exception):

@@ -169,10 +169,10 @@ def _submit_claimed(
     Scene.objects.filter(pk=scene_id).update(
         recipe=recipe,
         seed=seed,
-        latent_reuse_method=start.method,
-        latent_source=reused,
-        conditioning_sha256=recipe["handover"]["sha256"] or "",
-        conditioning_frame=(reused.last_frame.name if reused and reused.last_frame else ""),
+        handover_method=start.method,
+        handover_from=reused,
+        handover_sha256=recipe["handover"]["sha256"] or "",
+        handover_frame=(reused.last_frame.name if reused and reused.last_frame else ""),
     )
     provider = get_provider(generation.provider)
     try:

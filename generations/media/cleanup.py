@@ -35,7 +35,7 @@ from generations.models import Generation, Scene
 
 logger = logging.getLogger("coherence.media")
 
-SCENE_FILE_FIELDS = ("clip", "last_frame", "final_latent", "conditioning_frame")
+SCENE_FILE_FIELDS = ("clip", "last_frame", "final_latent", "handover_frame")
 GENERATION_FILE_FIELDS = ("video", "thumbnail")  # thumbnail: a seed variation's first frame
 # The local provider's scratch folder under MEDIA_ROOT (pipeline/providers/local.py); it is swept
 # by prediction id below, never as loose files.

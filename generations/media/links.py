@@ -15,7 +15,7 @@ from generations.models import Generation, Scene
 SCENE_FILES = {
     "clip": "clip",
     "last-frame": "last_frame",
-    "conditioning-frame": "conditioning_frame",
+    "conditioning-frame": "handover_frame",
     "start-image": "image",
 }
 # URL segment -> Generation file field.

@@ -80,7 +80,7 @@ def progress_payload(generation: Generation) -> dict[str, Any]:
 @staff_member_required
 def generation_detail(request: HttpRequest, generation_id: uuid.UUID) -> HttpResponse:
     generation = _staff_generation(request, generation_id)
-    scenes = list(generation.scenes.select_related("latent_source").order_by("index"))
+    scenes = list(generation.scenes.select_related("handover_from").order_by("index"))
     report = generation.coherence_report
     context = {
         "generation": generation,

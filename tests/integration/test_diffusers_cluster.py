@@ -29,8 +29,8 @@ PLAN = {
 SCENES_OF = (
     "g = Generation.objects.get(pk='{gid}')\n"
     "result = {{'status': g.status, 'error': g.error, 'seed': g.seed, 'scenes': [dict("
-    "recipe=s.recipe, latent=s.final_latent.name, clip=s.clip.name, method=s.latent_reuse_method,"
-    " conditioning=s.conditioning_sha256) for s in g.scenes.order_by('index')]}}"
+    "recipe=s.recipe, latent=s.final_latent.name, clip=s.clip.name, method=s.handover_method,"
+    " conditioning=s.handover_sha256) for s in g.scenes.order_by('index')]}}"
 )
 
 

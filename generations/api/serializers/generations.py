@@ -32,18 +32,20 @@ class LatentReuseSerializer(serializers.Serializer):
     )
 
     @extend_schema_field(
-        serializers.ChoiceField(choices=[m for m in Scene.LatentReuse.values if m], allow_null=True)
+        serializers.ChoiceField(
+            choices=[m for m in Scene.HandoverMethod.values if m], allow_null=True
+        )
     )
     def get_method(self, scene: Scene) -> str | None:
-        return scene.latent_reuse_method or None
+        return scene.handover_method or None
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_source_scene_index(self, scene: Scene) -> int | None:
-        return scene.latent_source.index if scene.latent_source_id else None
+        return scene.handover_from.index if scene.handover_from_id else None
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_conditioning_sha256(self, scene: Scene) -> str | None:
-        return scene.conditioning_sha256 or None
+        return scene.handover_sha256 or None
 
 
 class SceneSerializer(serializers.ModelSerializer):

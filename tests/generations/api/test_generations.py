@@ -121,9 +121,9 @@ def test_detail_shows_seed_recipes_latent_reuse_media_and_timings(api, plan, med
     assert second["latent_reuse"] == {
         "method": "latent",
         "source_scene_index": 0,
-        "conditioning_sha256": stored.conditioning_sha256,
+        "conditioning_sha256": stored.handover_sha256,
     }
-    assert second["recipe"]["handover"]["sha256"] == stored.conditioning_sha256
+    assert second["recipe"]["handover"]["sha256"] == stored.handover_sha256
 
 
 def test_detail_of_a_queued_generation_has_no_media_yet(api, queued):

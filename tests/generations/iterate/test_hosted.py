@@ -37,7 +37,7 @@ def test_rerendering_scene_3_on_a_hosted_model_sends_two_predictions(server, pla
     ]
     # Scene 4 starts from the new scene 3's last frame, sent as the first-frame image.
     sent = server.prediction(fresh[3].prediction_id)["input"]
-    assert fresh[3].conditioning_sha256 and "image" in sent
+    assert fresh[3].handover_sha256 and "image" in sent
 
 
 def test_a_hosted_preview_asks_for_the_cheapest_resolution_and_duration(server, plan):

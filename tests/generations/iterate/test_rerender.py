@@ -41,9 +41,9 @@ def test_rerendering_scene_3_of_4_makes_exactly_two_predictions(original, media_
     for index in (2, 3):  # rendered again: a new prompt, and scene 4 starts from the new scene 3
         assert fresh[index].recipe["rendered"] is True
         assert clip_bytes(fresh[index]) != clip_bytes(old[index])
-    assert fresh[3].latent_source_id == fresh[2].pk
+    assert fresh[3].handover_from_id == fresh[2].pk
     expected = media.sha256_file(Path(media_root) / fresh[2].final_latent.name)
-    assert fresh[3].conditioning_sha256 == expected
+    assert fresh[3].handover_sha256 == expected
     # The new video and report are complete: every scene's frames, a boundary per cut.
     info = media.probe(Path(media_root) / new.video.name)
     assert info.frame_count == new.frame_count == sum(s.frame_count for s in fresh)
@@ -71,7 +71,7 @@ def test_the_same_seed_and_prompt_reproduce_the_scene(original, media_root):
     new = rerender_scene(source=original, number=4)
     new.refresh_from_db()
     assert new.status == Generation.Status.SUCCEEDED, new.error
-    assert scenes_of(new)[3].conditioning_sha256 == scenes_of(original)[3].conditioning_sha256
+    assert scenes_of(new)[3].handover_sha256 == scenes_of(original)[3].handover_sha256
 
 
 def test_plan_says_what_renders_and_what_is_copied(original):

@@ -62,16 +62,16 @@ def test_continuous_scenes_start_from_the_stored_final_latent(
         assert scene.final_latent, "every scene keeps its final latent"
         render = scene.recipe["render"]
         assert render["family"] == family and render["rendered"]["frames"] >= 9
-    assert scenes[0].latent_reuse_method == Scene.LatentReuse.NONE
+    assert scenes[0].handover_method == Scene.HandoverMethod.NONE
     for before, after in pairwise(scenes):
         latent = stored(media_root, before.final_latent)
-        assert after.latent_reuse_method == Scene.LatentReuse.LATENT
-        assert after.latent_source_id == before.pk
-        assert after.conditioning_sha256 == media.sha256_file(latent)
+        assert after.handover_method == Scene.HandoverMethod.LATENT
+        assert after.handover_from_id == before.pk
+        assert after.handover_sha256 == media.sha256_file(latent)
         assert after.recipe["handover"] == {
             "method": "latent",
             "source_scene": before.index,
-            "sha256": after.conditioning_sha256,
+            "sha256": after.handover_sha256,
             "fallback": None,
         }
         held = np.load(stored(media_root, after.final_latent))[:, :, :1]
@@ -94,7 +94,7 @@ def test_same_seed_same_clips_and_latent_reuse_off_changes_the_continuation(
     assert clips(first) == clips(again)
     assert clips(cold)[0] == clips(first)[0]
     assert clips(cold)[1] != clips(first)[1]
-    assert not any(s.latent_reuse_method for s in cold.scenes.all())
+    assert not any(s.handover_method for s in cold.scenes.all())
 
 
 def test_a_latent_from_another_size_falls_back_to_the_frame_and_says_why(
@@ -116,9 +116,9 @@ def test_a_latent_from_another_size_falls_back_to_the_frame_and_says_why(
     submit.run_scene(scene_id=second.pk)
     second.refresh_from_db()
     assert second.status == Scene.Status.SUCCEEDED, second.error
-    assert second.latent_reuse_method == Scene.LatentReuse.FIRST_FRAME
+    assert second.handover_method == Scene.HandoverMethod.FIRST_FRAME
     assert second.recipe["handover"]["fallback"] == "latent: scene 1 was rendered at 64x32"
-    assert second.conditioning_sha256 == media.sha256_file(stored(media_root, first.last_frame))
+    assert second.handover_sha256 == media.sha256_file(stored(media_root, first.last_frame))
 
 
 def test_unusable_models_are_refused_at_create_naming_model(tmp_path, diffusers_settings):
@@ -159,7 +159,7 @@ def test_an_image_led_model_runs_a_plan_whose_head_has_its_image(
     )
     generation.refresh_from_db()
     assert generation.status == Generation.Status.SUCCEEDED, generation.error
-    methods = [s.latent_reuse_method for s in generation.scenes.order_by("index")]
+    methods = [s.handover_method for s in generation.scenes.order_by("index")]
     assert methods == ["", "latent", "latent"]
 
 

@@ -71,20 +71,20 @@ def test_continuous_scenes_start_from_exactly_their_predecessors_latent(plan, me
         if scene.continuous:
             source = scenes[scene.index - 1]
             expected = media.sha256_file(Path(media_root) / source.final_latent.name)
-            assert scene.latent_source_id == source.pk
-            assert scene.latent_reuse_method == Scene.LatentReuse.LATENT
-            assert scene.conditioning_sha256 == expected
+            assert scene.handover_from_id == source.pk
+            assert scene.handover_method == Scene.HandoverMethod.LATENT
+            assert scene.handover_sha256 == expected
             assert scene.provider_input["init_latent"] == f"sha256:{expected}"
         else:
-            assert scene.latent_reuse_method == ""
-            assert scene.conditioning_sha256 == ""
+            assert scene.handover_method == ""
+            assert scene.handover_sha256 == ""
             assert "init_latent" not in scene.provider_input
 
 
 def test_latent_reuse_off_passes_nothing(plan, media_root):
     generation = run(plan, coherence_settings={"latent_reuse": False})
     for scene in scenes_of(generation):
-        assert scene.latent_reuse_method == ""
+        assert scene.handover_method == ""
         assert "init_latent" not in scene.provider_input
 
 
@@ -165,14 +165,14 @@ def test_a_lost_latent_falls_back_to_the_last_frame_and_says_why(plan, media_roo
     submit.run_scene(scene_id=second.pk)
     second.refresh_from_db()
     assert second.status == Scene.Status.SUCCEEDED
-    assert second.latent_reuse_method == Scene.LatentReuse.FIRST_FRAME
-    assert second.latent_source_id == first.pk
+    assert second.handover_method == Scene.HandoverMethod.FIRST_FRAME
+    assert second.handover_from_id == first.pk
     handover = second.recipe["handover"]
     assert handover["method"] == "first_frame"
     assert handover["fallback"] == "latent: scene 1 has no final latent"
     assert (
         handover["sha256"]
-        == second.conditioning_sha256
+        == second.handover_sha256
         == media.sha256_file(Path(media_root) / first.last_frame.name)
     )
 

@@ -45,8 +45,8 @@ def test_a_seeded_image_model_gets_the_seed_everywhere_and_frames_only_on_contin
     for scene in scenes_of(generation):
         assert scene.seed_applied is True
         if scene.continuous:
-            assert scene.latent_reuse_method == Scene.LatentReuse.FIRST_FRAME
-            assert scene.provider_input["image"] == f"sha256:{scene.conditioning_sha256}"
+            assert scene.handover_method == Scene.HandoverMethod.FIRST_FRAME
+            assert scene.provider_input["image"] == f"sha256:{scene.handover_sha256}"
 
 
 def test_the_conditioning_frame_is_exactly_the_predecessors_last_frame(server, plan, media_root):
@@ -54,7 +54,7 @@ def test_the_conditioning_frame_is_exactly_the_predecessors_last_frame(server, p
     scenes = scenes_of(generation)
     second = scenes[1]
     expected = media.sha256_file(Path(media_root) / scenes[0].last_frame.name)
-    assert second.conditioning_sha256 == expected
+    assert second.handover_sha256 == expected
 
 
 def test_each_scene_is_one_prediction_and_the_video_has_every_frame(server, plan, media_root):

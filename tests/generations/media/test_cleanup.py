@@ -31,7 +31,7 @@ HOUR = 3600
 def files_of(generation: Generation) -> set[str]:
     names = {generation.video.name} if generation.video else set()
     for scene in Scene.objects.filter(generation=generation):
-        for field in ("clip", "last_frame", "final_latent", "conditioning_frame"):
+        for field in ("clip", "last_frame", "final_latent", "handover_frame"):
             if getattr(scene, field):
                 names.add(getattr(scene, field).name)
     return names

@@ -56,7 +56,7 @@ def test_a_generation_on_the_bucket_stores_every_file_there_and_nothing_under_me
     # Continuous scenes started from exactly their predecessor's latent, read back from the bucket.
     second = generation.scenes.get(index=1)
     latent = s3_media.read(generation.scenes.get(index=0).final_latent.name)
-    assert second.conditioning_sha256 == hashlib.sha256(latent).hexdigest()
+    assert second.handover_sha256 == hashlib.sha256(latent).hexdigest()
 
 
 def test_the_owner_gets_the_video_through_a_signed_url_and_nobody_else_does(

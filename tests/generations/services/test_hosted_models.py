@@ -179,9 +179,9 @@ def test_wan_start_images_come_from_the_reference_and_the_previous_clip(
     assert first.recipe["start_image"] == {"source": "reference", "sha256": digest}
     assert third.recipe["start_image"] == {"source": "reference", "sha256": digest}
     assert second.recipe["start_image"] is None
-    assert second.latent_reuse_method == Scene.LatentReuse.FIRST_FRAME
+    assert second.handover_method == Scene.HandoverMethod.FIRST_FRAME
     assert first.provider_input["image"] == f"sha256:{digest}"
-    assert second.provider_input["image"] == f"sha256:{second.conditioning_sha256}"
+    assert second.provider_input["image"] == f"sha256:{second.handover_sha256}"
     # Per clip: $0.05 at 480p (the house 512x288 maps to 480p), three clips.
     assert generation.estimated_cost == Decimal("0.1500") == generation.cost
 
