@@ -1,5 +1,5 @@
-"""The API as its consumers reach it: a token-authenticated client per user, detail URLs, and
-throttle counts that start clean."""
+"""The API as its consumers reach it: a token-authenticated client per user (and fixtures for
+the owner, another user and staff), detail URLs, and throttle counts that start clean."""
 
 from __future__ import annotations
 
@@ -34,3 +34,23 @@ def fresh_cache(request):
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def other_user(django_user_model):
+    return django_user_model.objects.create_user(username="mallory", password="pw-mallory-123")
+
+
+@pytest.fixture
+def api(user) -> APIClient:
+    return client_for(user)
+
+
+@pytest.fixture
+def other_api(other_user) -> APIClient:
+    return client_for(other_user)
+
+
+@pytest.fixture
+def staff_api(staff_user) -> APIClient:
+    return client_for(staff_user)

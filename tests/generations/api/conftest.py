@@ -9,7 +9,13 @@ from rest_framework.test import APIClient
 from generations.models import Generation
 from generations.services.create import create_generation
 from generations.services.request import GenerationRequest
-from tests.support.api import client_for
+from tests.support.api import (  # noqa: F401  (fixtures, and the client helper)
+    api,
+    client_for,
+    other_api,
+    other_user,
+    staff_api,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -18,26 +24,6 @@ def fresh_throttle_counts():
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def other_user(django_user_model):
-    return django_user_model.objects.create_user(username="mallory", password="pw-mallory-123")
-
-
-@pytest.fixture
-def api(user) -> APIClient:
-    return client_for(user)
-
-
-@pytest.fixture
-def other_api(other_user) -> APIClient:
-    return client_for(other_user)
-
-
-@pytest.fixture
-def staff_api(staff_user) -> APIClient:
-    return client_for(staff_user)
 
 
 @pytest.fixture
