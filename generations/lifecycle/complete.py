@@ -134,6 +134,14 @@ def _save_outputs(stem: str, outputs: NormalizedOutputs) -> dict[str, str]:
     }
 
 
+def _with_final_latent(recipe: dict[str, Any] | None, latent: Path | None) -> dict[str, Any] | None:
+    """The recipe with the sha256 of the scene's stored final latent, which a continuous
+    successor's hand-over names (its ``handover.sha256``)."""
+    if latent is None:
+        return recipe
+    return {**(recipe or {}), "final_latent_sha256": media.sha256_file(latent)}
+
+
 def _store_outputs(scene: Scene, provider: Any, state: PredictionState, token: str) -> bool:
     """Fetch, normalise and store a scene's outputs; False if the claim was lost meanwhile."""
     generation = scene.generation
@@ -143,12 +151,14 @@ def _store_outputs(scene: Scene, provider: Any, state: PredictionState, token: s
             generation, provider.fetch_output(state, Path(tmp)), Path(tmp)
         )
         saved = _save_outputs(stem, outputs)
+        recipe = _with_final_latent(scene.recipe, outputs.latent)
     with outbox(generation):
         updated = Scene.objects.filter(
             pk=scene.pk, status=Scene.Status.RUNNING, claimed_by=token
         ).update(
             status=Scene.Status.SUCCEEDED,
             **saved,
+            recipe=recipe,
             frame_count=outputs.frame_count,
             cost=_actual_cost(generation, scene, outputs.output_seconds),
             finished_at=timezone.now(),

@@ -68,6 +68,7 @@ def test_continuous_scenes_start_from_the_stored_final_latent(
         assert after.handover_method == Scene.HandoverMethod.LATENT
         assert after.handover_from_id == before.pk
         assert after.handover_sha256 == media.sha256_file(latent)
+        assert after.handover_sha256 == before.recipe["final_latent_sha256"]
         assert after.recipe["handover"] == {
             "method": "latent",
             "source_scene": before.index,
