@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import DatabaseError, connection
 from django.utils import timezone
@@ -89,9 +90,14 @@ def _tick(holder: str, stats: TickerStats) -> float:
     stats.looks += report.looked
     stats.ended += report.ended
     stats.busy_seconds += time.monotonic() - started
-    if report.next_due is None:
+    return _wait_until(report.next_due)
+
+
+def _wait_until(next_due: Any) -> float:
+    """Seconds to sleep before something is due (never longer than a poll interval)."""
+    if next_due is None:
         return config.POLL_INTERVAL
-    until_due = (report.next_due - timezone.now()).total_seconds()
+    until_due = (next_due - timezone.now()).total_seconds()
     return min(max(until_due, SHORTEST_WAIT), config.POLL_INTERVAL)
 
 
@@ -111,7 +117,4 @@ def _deliver_webhooks(stats: TickerStats) -> float:
     stats.webhooks_sent += report.attempted
     stats.webhooks_delivered += report.delivered
     stats.busy_seconds += time.monotonic() - started
-    if report.next_due is None:
-        return config.POLL_INTERVAL
-    until_due = (report.next_due - timezone.now()).total_seconds()
-    return min(max(until_due, SHORTEST_WAIT), config.POLL_INTERVAL)
+    return _wait_until(report.next_due)
